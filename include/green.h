@@ -1,0 +1,418 @@
+/*
+ * libgreen: gevent's programming model in C.
+ *
+ * Cheap cooperative threads ("greenlets") on ucontext stacks, one libev
+ * hub per OS thread.  Every blocking-style call below parks only the
+ * calling greenlet; the hub resumes it when its libev watcher fires.
+ *
+ * Error model: functions returning int return 0 (or a count) on success
+ * and -1 with errno set on failure; functions returning pointers return
+ * NULL with errno set.  Blocking calls fail with ETIMEDOUT (their timeout
+ * or an enclosing green_timeout expired), ECANCELED (the greenlet was
+ * killed; sticky: every later blocking call fails the same way), EBADF
+ * (another greenlet green_close()d the fd), EDEADLK (blocking where it is
+ * impossible: the hub, a libev callback, a link callback; or a wait that
+ * can never end) and EAGAIN (timeout 0 and the call would block).
+ * Timeouts are double seconds: < 0 waits forever, 0 does not wait, NaN
+ * is EINVAL.  Objects owned by another thread's hub give EXDEV.
+ */
+#ifndef GREEN_H_INCLUDED
+#define GREEN_H_INCLUDED
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/select.h>
+#include <sys/uio.h>
+#include <poll.h>
+#include <netdb.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/******************************************************************************/
+/*  Version                                                                   */
+/******************************************************************************/
+
+#define GREEN_VERSION_MAJOR 0
+#define GREEN_VERSION_MINOR 1
+#define GREEN_VERSION_PATCH 0
+
+/*  ABI version (libtool current:revision:age), read by configure.ac through
+    abi_version.sh.  Do not change it unless you are releasing: bump
+    REVISION for a release without interface changes; on any interface
+    change bump CURRENT and set REVISION to 0; if the change only added
+    interfaces bump AGE, if it removed or changed any set AGE to 0. */
+#define GREEN_ABI_CURRENT 0
+#define GREEN_ABI_REVISION 0
+#define GREEN_ABI_AGE 0
+
+#if defined(__GNUC__) || defined(__clang__)
+#define GREEN_EXPORT __attribute__((visibility("default")))
+#else
+#define GREEN_EXPORT
+#endif
+
+/* "0.1.0" */
+GREEN_EXPORT const char *green_version_string(void);
+
+/******************************************************************************/
+/*  Lifecycle                                                                 */
+/******************************************************************************/
+
+/* An opaque, reference-counted greenlet. */
+typedef struct green green_t;
+typedef void *(*green_fn)(void *arg);
+
+/* Creation attributes.  A zero stack_size means the default (256 KiB, or
+   GREEN_STACK_SIZE from the environment); a name is copied (at most 31
+   bytes kept). */
+typedef struct green_attr {
+    size_t stack_size;
+    const char *name;
+} green_attr_t;
+
+/* Create a greenlet running fn(arg) and schedule it (it runs after every
+   greenlet runnable now).  The caller owns one reference: release it with
+   green_release.  Errors: EINVAL (fn NULL), ENOMEM (no memory or no more
+   stack mappings: see README "Limits"). */
+GREEN_EXPORT green_t *green_spawn(green_fn fn, void *arg);
+
+/* Like green_spawn, but the greenlet starts after `seconds`.  Errors as
+   green_spawn, plus EINVAL for NaN. */
+GREEN_EXPORT green_t *green_spawn_later(double seconds, green_fn fn,
+                                        void *arg);
+
+/* Create a greenlet without starting it; attr may be NULL.  Errors: EINVAL
+   (fn NULL, stack size below 16 KiB), ENOMEM. */
+GREEN_EXPORT green_t *green_new(green_fn fn, void *arg,
+                                const green_attr_t *attr);
+
+/* Schedule a greenlet made with green_new.  Errors: EINVAL (NULL, already
+   started or finished), EXDEV (another thread's greenlet). */
+GREEN_EXPORT int green_start(green_t *g);
+
+/* Schedule it after `seconds`.  Errors as green_start, EINVAL for NaN. */
+GREEN_EXPORT int green_start_later(green_t *g, double seconds);
+
+/* Drop the caller's reference.  A running greenlet keeps running; its
+   memory is freed once it is done and every reference is released. */
+GREEN_EXPORT void green_release(green_t *g);
+
+/* Take one more reference; returns g. */
+GREEN_EXPORT green_t *green_retain(green_t *g);
+
+/* Wait until g is done.  Errors: EINVAL (NULL), EDEADLK (g is the caller,
+   or blocking is impossible here), EXDEV, ETIMEDOUT, ECANCELED, EAGAIN
+   (timeout 0 and g not done). */
+GREEN_EXPORT int green_join(green_t *g, double timeout);
+
+/* Wait until all n greenlets are done (NULL entries are skipped); the
+   timeout covers the whole wait.  Errors as green_join. */
+GREEN_EXPORT int green_joinall(green_t *const *gs, size_t n, double timeout);
+
+/* Cancel g: if it has not started it never runs; if it is blocked, that
+   call returns -1/ECANCELED, and so does every later blocking call it
+   makes.  Then wait up to timeout for it to finish (0: do not wait).
+   Killing a finished greenlet is a no-op.  Errors: EINVAL, EDEADLK
+   (g is the caller), EXDEV, ETIMEDOUT (still running after timeout). */
+GREEN_EXPORT int green_kill(green_t *g, double timeout);
+
+/* Kill every greenlet in gs (NULL entries skipped), then wait for all of
+   them up to timeout.  Errors as green_kill. */
+GREEN_EXPORT int green_killall(green_t *const *gs, size_t n, double timeout);
+
+/* Finish the current greenlet with value (as if fn returned it).  Called
+   on the main greenlet it ends the calling thread (pthread_exit). */
+GREEN_EXPORT _Noreturn void green_exit(void *value);
+
+/* Finish the current greenlet with error err (gevent's exception):
+   green_error returns err and green_value NULL. */
+GREEN_EXPORT _Noreturn void green_fail(int err);
+
+/* 1 once g finished (returned, exited, failed or was killed), else 0. */
+GREEN_EXPORT int green_done(const green_t *g);
+
+/* What fn returned or green_exit passed; NULL until done. */
+GREEN_EXPORT void *green_value(const green_t *g);
+
+/* 0, ECANCELED if g was killed, or the code passed to green_fail. */
+GREEN_EXPORT int green_error(const green_t *g);
+
+/* The running greenlet (the main greenlet on the thread's own stack). */
+GREEN_EXPORT green_t *green_current(void);
+
+/* The name given in green_attr_t, or "greenlet-<id>"; "main", "hub". */
+GREEN_EXPORT const char *green_name(const green_t *g);
+
+/* A process-wide unique id, starting at 1. */
+GREEN_EXPORT uint64_t green_id(const green_t *g);
+
+/* Call cb(g, arg) in the hub once g is done (at once, from the hub, if it
+   already is).  Callbacks run in link order and must not block (EDEADLK).
+   Errors: EINVAL, ENOMEM, EXDEV. */
+GREEN_EXPORT int green_link(green_t *g, void (*cb)(green_t *g, void *arg),
+                            void *arg);
+
+/******************************************************************************/
+/*  Scheduling and time                                                       */
+/******************************************************************************/
+
+/* Sleep for seconds; 0 (or less) yields: every greenlet runnable now runs
+   before the caller resumes.  Errors: EINVAL (NaN), ECANCELED, ETIMEDOUT
+   (an enclosing green_timeout expired), EDEADLK (in the hub). */
+GREEN_EXPORT int green_sleep(double seconds);
+
+/* Same as green_sleep(0). */
+GREEN_EXPORT int green_yield(void);
+
+/* Run the hub until no greenlet is alive and no watcher is active.
+   Returns 0, or -1/EDEADLK if greenlets remain blocked on something that
+   can never happen (or when called from a greenlet other than main). */
+GREEN_EXPORT int green_run(void);
+
+/* A deadline for every blocking call the current greenlet makes until it
+   is cancelled.  Once it expires, blocking calls fail with ETIMEDOUT
+   until green_timeout_cancel.  Nested timeouts: the earliest deadline
+   wins.  seconds < 0 never expires.  Errors: EINVAL (NaN), ENOMEM,
+   EDEADLK (in the hub). */
+typedef struct green_timeout green_timeout_t;
+GREEN_EXPORT green_timeout_t *green_timeout_start(double seconds);
+
+/* 1 once t expired (a call failed or would fail with ETIMEDOUT). */
+GREEN_EXPORT int green_timeout_expired(const green_timeout_t *t);
+
+/* Disarm and free t (NULL is a no-op). */
+GREEN_EXPORT void green_timeout_cancel(green_timeout_t *t);
+
+/******************************************************************************/
+/*  Cooperative I/O                                                           */
+/******************************************************************************/
+
+/* Wait until fd is readable / writable.  Errors: EBADF (fd invalid or
+   green_close()d while waiting), ETIMEDOUT, ECANCELED, EAGAIN (timeout 0),
+   EDEADLK, EINVAL (NaN). */
+GREEN_EXPORT int green_wait_read(int fd, double timeout);
+GREEN_EXPORT int green_wait_write(int fd, double timeout);
+
+/* The libc calls, waiting cooperatively instead of blocking.  Any fd
+   works: it is put in O_NONBLOCK on first use.  Results and errno are the
+   libc call's, plus the blocking errors above; EAGAIN never reaches the
+   caller.  Socket writes use MSG_NOSIGNAL (EPIPE, never SIGPIPE). */
+GREEN_EXPORT ssize_t green_read(int fd, void *buf, size_t n);
+GREEN_EXPORT ssize_t green_write(int fd, const void *buf, size_t n);
+/* Write all n bytes (loops over short writes); returns n or -1. */
+GREEN_EXPORT ssize_t green_write_all(int fd, const void *buf, size_t n);
+GREEN_EXPORT ssize_t green_readv(int fd, const struct iovec *iov, int iovcnt);
+GREEN_EXPORT ssize_t green_writev(int fd, const struct iovec *iov,
+                                  int iovcnt);
+GREEN_EXPORT ssize_t green_recv(int fd, void *buf, size_t n, int flags);
+GREEN_EXPORT ssize_t green_send(int fd, const void *buf, size_t n, int flags);
+GREEN_EXPORT ssize_t green_recvfrom(int fd, void *buf, size_t n, int flags,
+                                    struct sockaddr *addr, socklen_t *len);
+GREEN_EXPORT ssize_t green_sendto(int fd, const void *buf, size_t n,
+                                  int flags, const struct sockaddr *addr,
+                                  socklen_t len);
+GREEN_EXPORT ssize_t green_recvmsg(int fd, struct msghdr *msg, int flags);
+GREEN_EXPORT ssize_t green_sendmsg(int fd, const struct msghdr *msg,
+                                   int flags);
+/* Accepted fds are non-blocking and close-on-exec. */
+GREEN_EXPORT int green_accept(int fd, struct sockaddr *addr, socklen_t *len);
+/* Completes or fails as a blocking connect would (e.g. ECONNREFUSED). */
+GREEN_EXPORT int green_connect(int fd, const struct sockaddr *addr,
+                               socklen_t len);
+/* Wake every greenlet waiting on fd with -1/EBADF, then close it. */
+GREEN_EXPORT int green_close(int fd);
+/* poll(2) and select(2), waiting cooperatively. */
+GREEN_EXPORT int green_poll(struct pollfd *fds, nfds_t n, int timeout_ms);
+GREEN_EXPORT int green_select(int nfds, fd_set *r, fd_set *w, fd_set *e,
+                              struct timeval *tv);
+/* getaddrinfo(3) in the threadpool; returns 0 or an EAI_* code. */
+GREEN_EXPORT int green_getaddrinfo(const char *node, const char *service,
+                                   const struct addrinfo *hints,
+                                   struct addrinfo **res);
+/* A listening TCP socket (IPv4 or IPv6; NULL host: all interfaces; port 0
+   picks one; SO_REUSEADDR).  Returns the fd or -1. */
+GREEN_EXPORT int green_tcp_listen(const char *host, int port, int backlog);
+/* A connected TCP socket, or -1 (ETIMEDOUT, ECONNREFUSED, ...). */
+GREEN_EXPORT int green_tcp_connect(const char *host, int port,
+                                   double timeout);
+
+/******************************************************************************/
+/*  Threadpool                                                                */
+/******************************************************************************/
+
+/* Run *result = fn(arg) in a worker thread of this hub's pool while the
+   caller waits cooperatively.  If the caller is killed it returns
+   -1/ECANCELED and the job finishes in the background.  Errors: EINVAL,
+   ECANCELED, EDEADLK, ENOMEM, EAGAIN (no thread could be created). */
+GREEN_EXPORT int green_threadpool_call(green_fn fn, void *arg, void **result);
+
+/* Set the number of worker threads of this thread's pool (default 10). */
+GREEN_EXPORT int green_threadpool_set_size(size_t n);
+
+/******************************************************************************/
+/*  Synchronisation                                                           */
+/******************************************************************************/
+
+typedef struct green_event green_event_t;
+typedef struct green_result green_result_t;
+typedef struct green_sem green_sem_t;
+typedef struct green_lock green_lock_t;
+typedef struct green_cond green_cond_t;
+typedef struct green_queue green_queue_t;
+
+/* Event: set wakes every waiter, in wait order; clear resets it. */
+GREEN_EXPORT green_event_t *green_event_new(void);
+GREEN_EXPORT int green_event_set(green_event_t *e);
+GREEN_EXPORT int green_event_clear(green_event_t *e);
+GREEN_EXPORT int green_event_is_set(const green_event_t *e);
+GREEN_EXPORT int green_event_wait(green_event_t *e, double timeout);
+GREEN_EXPORT void green_event_free(green_event_t *e);
+
+/* AsyncResult: set once with a value or an error; every getter wakes. */
+GREEN_EXPORT green_result_t *green_result_new(void);
+GREEN_EXPORT int green_result_set(green_result_t *r, void *value);
+GREEN_EXPORT int green_result_set_error(green_result_t *r, int err);
+GREEN_EXPORT int green_result_ready(const green_result_t *r);
+GREEN_EXPORT int green_result_get(green_result_t *r, double timeout,
+                                  void **value);
+GREEN_EXPORT void green_result_free(green_result_t *r);
+
+/* Counting semaphore; bound 0 = unbounded, else releasing past it is
+   -1/EOVERFLOW. */
+GREEN_EXPORT green_sem_t *green_sem_new(unsigned value, unsigned bound);
+GREEN_EXPORT int green_sem_acquire(green_sem_t *s, double timeout);
+GREEN_EXPORT int green_sem_release(green_sem_t *s);
+GREEN_EXPORT void green_sem_free(green_sem_t *s);
+
+/* Lock owned by a greenlet; releasing one you do not hold is -1/EPERM. */
+GREEN_EXPORT green_lock_t *green_lock_new(int recursive);
+GREEN_EXPORT int green_lock_acquire(green_lock_t *l, double timeout);
+GREEN_EXPORT int green_lock_release(green_lock_t *l);
+GREEN_EXPORT void green_lock_free(green_lock_t *l);
+
+/* Condition variable used with a green_lock. */
+GREEN_EXPORT green_cond_t *green_cond_new(void);
+GREEN_EXPORT int green_cond_wait(green_cond_t *c, green_lock_t *l,
+                                 double timeout);
+GREEN_EXPORT int green_cond_signal(green_cond_t *c);
+GREEN_EXPORT int green_cond_broadcast(green_cond_t *c);
+GREEN_EXPORT void green_cond_free(green_cond_t *c);
+
+/* FIFO queue of void * items; capacity 0 = unbounded.  Timeout 0 gives
+   EAGAIN instead of waiting.  After close, puts fail with EPIPE and gets
+   fail with EPIPE once the queue is drained. */
+GREEN_EXPORT green_queue_t *green_queue_new(size_t capacity);
+/* Rendezvous channel: put completes only when a getter takes the item. */
+GREEN_EXPORT green_queue_t *green_channel_new(void);
+GREEN_EXPORT int green_queue_put(green_queue_t *q, void *item,
+                                 double timeout);
+GREEN_EXPORT int green_queue_get(green_queue_t *q, void **item,
+                                 double timeout);
+GREEN_EXPORT size_t green_queue_size(const green_queue_t *q);
+GREEN_EXPORT int green_queue_task_done(green_queue_t *q);
+GREEN_EXPORT int green_queue_join(green_queue_t *q, double timeout);
+GREEN_EXPORT int green_queue_close(green_queue_t *q);
+GREEN_EXPORT void green_queue_free(green_queue_t *q);
+
+/******************************************************************************/
+/*  Pools and groups                                                          */
+/******************************************************************************/
+
+typedef struct green_pool green_pool_t;
+typedef struct green_imap green_imap_t;
+
+/* size 0 = unlimited (a group). */
+GREEN_EXPORT green_pool_t *green_pool_new(size_t size);
+/* Waits while size greenlets run; the caller owns a reference. */
+GREEN_EXPORT green_t *green_pool_spawn(green_pool_t *p, green_fn fn,
+                                       void *arg);
+GREEN_EXPORT int green_pool_join(green_pool_t *p, double timeout);
+GREEN_EXPORT int green_pool_kill(green_pool_t *p, double timeout);
+GREEN_EXPORT size_t green_pool_running(const green_pool_t *p);
+/* results[i] = fn(args[i]), at most size in flight. */
+GREEN_EXPORT int green_pool_map(green_pool_t *p, green_fn fn,
+                                void *const *args, void **results, size_t n);
+GREEN_EXPORT green_imap_t *green_pool_imap(green_pool_t *p, green_fn fn,
+                                           void *const *args, size_t n);
+GREEN_EXPORT green_imap_t *green_pool_imap_unordered(green_pool_t *p,
+                                                     green_fn fn,
+                                                     void *const *args,
+                                                     size_t n);
+/* Next result; -1/ENOENT when exhausted. */
+GREEN_EXPORT int green_imap_next(green_imap_t *it, void **result);
+GREEN_EXPORT void green_imap_free(green_imap_t *it);
+GREEN_EXPORT void green_pool_free(green_pool_t *p);
+
+/******************************************************************************/
+/*  Servers                                                                   */
+/******************************************************************************/
+
+typedef struct green_server green_server_t;
+
+/* address: "127.0.0.1:8080", "[::1]:0", "unix:/path".  One greenlet per
+   connection runs handler(fd, arg); fd is closed when it returns. */
+GREEN_EXPORT green_server_t *green_server_new(const char *address,
+                                              void (*handler)(int fd,
+                                                              void *arg),
+                                              void *arg);
+/* Hold accept while `max` handlers run (0: no limit). */
+GREEN_EXPORT int green_server_set_max_connections(green_server_t *s,
+                                                  size_t max);
+GREEN_EXPORT int green_server_start(green_server_t *s);
+GREEN_EXPORT int green_server_serve_forever(green_server_t *s);
+GREEN_EXPORT int green_server_stop(green_server_t *s, double timeout);
+GREEN_EXPORT int green_server_port(const green_server_t *s);
+GREEN_EXPORT void green_server_free(green_server_t *s);
+
+/******************************************************************************/
+/*  Process, signals, threads, embedding                                      */
+/******************************************************************************/
+
+struct ev_loop;
+typedef struct green_hub green_hub_t;
+
+/* Wait for signum (ev_signal); every waiter wakes. */
+GREEN_EXPORT int green_signal_wait(int signum, double timeout);
+/* waitpid(2), waiting cooperatively (ev_child; main thread's hub). */
+GREEN_EXPORT pid_t green_waitpid(pid_t pid, int *status, int options);
+/* fork(2); the child gets a working, re-initialised hub and keeps every
+   greenlet (they run when the child yields to the hub). */
+GREEN_EXPORT pid_t green_fork(void);
+/* Embed in a daemon that runs ev_run(loop) itself. */
+GREEN_EXPORT int green_hub_attach(struct ev_loop *loop);
+GREEN_EXPORT struct ev_loop *green_hub_loop(void);
+GREEN_EXPORT green_hub_t *green_hub_current(void);
+/* Thread-safe: start fn(arg) as a greenlet in hub's thread. */
+GREEN_EXPORT int green_hub_spawn(green_hub_t *hub, green_fn fn, void *arg);
+/* Free this thread's hub (and every greenlet it still holds). */
+GREEN_EXPORT void green_shutdown(void);
+
+/******************************************************************************/
+/*  Patching (libgreen-patch)                                                 */
+/******************************************************************************/
+
+/* Make blocking libc calls from greenlets cooperative (needs
+   -lgreen-patch or LD_PRELOAD=libgreen-patch.so; ENOSYS without it). */
+GREEN_EXPORT int green_patch_all(void);
+GREEN_EXPORT int green_patch_active(void);
+
+/******************************************************************************/
+/*  Diagnostics                                                               */
+/******************************************************************************/
+
+/* List every live greenlet of this thread: id, name, state. */
+GREEN_EXPORT void green_dump(FILE *out);
+/* Report when the hub does not cycle for `seconds` (GREEN_MONITOR). */
+GREEN_EXPORT int green_monitor_start(double seconds);
+GREEN_EXPORT void green_monitor_stop(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GREEN_H_INCLUDED */

@@ -1,0 +1,41 @@
+/* The context switch, behind one small interface (like redis' ae_*.c
+   backends): context.c implements it with ucontext, the fixed default.
+   Every sanitizer hook lives in context.c. */
+#ifndef GREEN_CONTEXT_H_INCLUDED
+#define GREEN_CONTEXT_H_INCLUDED
+
+#include <stddef.h>
+#include <ucontext.h>
+
+struct green__ctx {
+    ucontext_t uc;            /* saved registers, signal mask, FP env */
+    const void *stack_lo;     /* lowest usable byte (for ASan) */
+    size_t stack_size;        /* usable bytes (for ASan) */
+    void *asan_fake_stack;    /* ASan's fake stack while switched out */
+    void *tsan_fiber;         /* TSan fiber, NULL without TSan */
+};
+
+/* Describe the calling thread's own stack (main greenlet, hub when
+   embedded).  Call once per thread before the first switch. */
+void green__ctx_init_thread(struct green__ctx *ctx);
+
+/* Prepare ctx to run entry() on [lo, lo + size).  No syscall: a per-thread
+   template made by getcontext once is copied. */
+void green__ctx_make(struct green__ctx *ctx, void *lo, size_t size,
+                     void (*entry)(void));
+
+/* Save the running context in from and resume to.  Returns when someone
+   switches back to from. */
+void green__ctx_switch(struct green__ctx *from, struct green__ctx *to);
+
+/* Leave a finished context for good (ASan frees its fake stack). */
+_Noreturn void green__ctx_switch_final(struct green__ctx *from,
+                                       struct green__ctx *to);
+
+/* First thing a new context does on entry (completes the ASan switch). */
+void green__ctx_entered(struct green__ctx *self);
+
+/* Release per-context sanitizer state (TSan fiber) of a dead context. */
+void green__ctx_destroy(struct green__ctx *ctx);
+
+#endif

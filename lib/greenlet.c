@@ -1,0 +1,509 @@
+/* green_t: creation, start, reference counting, join, kill, exit, links
+   and the introspection calls. */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hub.h"
+
+struct green__link {
+    struct green__link *next;           /* next link, in link order */
+    void (*cb)(green_t *g, void *arg);  /* the callback and its argument */
+    void *arg;
+};
+
+/******************************************************************************/
+/*  Creation and start                                                        */
+/******************************************************************************/
+
+/* First code on a new greenlet's stack. */
+static void trampoline(void)
+{
+    struct green__hub *hub = green__hub_peek();
+    struct green *g = hub->current;
+    green__ctx_entered(&g->ctx);
+    green__after_switch(hub);
+    g->entered = 1;
+    errno = 0;
+    g->value = g->fn(g->arg);
+    green__finish(g);
+}
+
+green_t *green_new(green_fn fn, void *arg, const green_attr_t *attr)
+{
+    if (!fn) {
+        errno = EINVAL;
+        return NULL;
+    }
+    size_t size = green__stack_default();
+    if (attr && attr->stack_size) {
+        size = green__stack_round(attr->stack_size);
+        if (!size)
+            return NULL; /* EINVAL or ENOMEM */
+    }
+    struct green__hub *hub = green__hub_get();
+    if (!hub)
+        return NULL;
+    struct green *g = calloc(1, sizeof *g);
+    if (!g) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (green__stack_get(&hub->stacks, size, &g->stack) != 0) {
+        free(g);
+        errno = ENOMEM;
+        return NULL;
+    }
+    green__ctx_make(&g->ctx, green__stack_lo(&g->stack),
+                    green__stack_size(&g->stack), trampoline);
+    g->hub = hub;
+    g->refs = 1;
+    g->state = GREEN__NEW;
+    g->fn = fn;
+    g->arg = arg;
+    g->id = green__next_id();
+    g->wait_fd = -1;
+    if (attr && attr->name) {
+        strncpy(g->name, attr->name, sizeof g->name - 1);
+        g->name[sizeof g->name - 1] = 0;
+    }
+    green__list_init(&g->node);
+    green__list_init(&g->timeouts);
+    green__waitq_init(&g->joiners);
+    g->links_tail = &g->links;
+    green__list_push(&hub->live, &g->all);
+    return g;
+}
+
+/* Common checks of green_start/green_start_later. */
+static struct green__hub *startable(green_t *g)
+{
+    if (!g || g->kind != 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    struct green__hub *hub = green__hub_get();
+    if (!hub)
+        return NULL;
+    if (g->hub != hub) {
+        errno = EXDEV;
+        return NULL;
+    }
+    if (g->scheduled || g->state != GREEN__NEW) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return hub;
+}
+
+/* The scheduler holds a reference from start until the stack is gone. */
+static void mark_scheduled(struct green__hub *hub, green_t *g)
+{
+    g->scheduled = 1;
+    g->refs++;
+    hub->alive++;
+}
+
+int green_start(green_t *g)
+{
+    struct green__hub *hub = startable(g);
+    if (!hub)
+        return -1;
+    mark_scheduled(hub, g);
+    green__make_runnable(hub, g);
+    return 0;
+}
+
+int green_start_later(green_t *g, double seconds)
+{
+    if (seconds != seconds)
+        return green__fail(EINVAL);
+    if (seconds <= 0)
+        return green_start(g);
+    struct green__hub *hub = startable(g);
+    if (!hub)
+        return -1;
+    mark_scheduled(hub, g);
+    g->deadline_src = NULL;
+    green__deadline_set(hub, g, green__now() + seconds);
+    return 0;
+}
+
+/* Called by the deadline heap when a start_later delay is over. */
+void green__start_delayed(struct green__hub *hub, struct green *g)
+{
+    green__make_runnable(hub, g);
+}
+
+green_t *green_spawn(green_fn fn, void *arg)
+{
+    green_t *g = green_new(fn, arg, NULL);
+    if (g)
+        green_start(g);
+    return g;
+}
+
+green_t *green_spawn_later(double seconds, green_fn fn, void *arg)
+{
+    if (seconds != seconds) {
+        errno = EINVAL;
+        return NULL;
+    }
+    green_t *g = green_new(fn, arg, NULL);
+    if (g)
+        green_start_later(g, seconds);
+    return g;
+}
+
+/******************************************************************************/
+/*  References                                                                */
+/******************************************************************************/
+
+green_t *green_retain(green_t *g)
+{
+    if (g && g->kind == 0)
+        g->refs++;
+    return g;
+}
+
+void green__unref(struct green *g)
+{
+    if (g->kind != 0 || --g->refs > 0)
+        return;
+    /* Last reference: the greenlet is done (or never started) and off
+       its stack, so only the control block and pending links remain. */
+    struct green__link *l = g->links;
+    while (l) {
+        struct green__link *next = l->next;
+        free(l);
+        l = next;
+    }
+    if (g->stack.map) {
+        /* Never started: no one runs on it.  Its hub may be gone only at
+           shutdown, which already released every stack. */
+        green__stack_put(&g->hub->stacks, &g->stack);
+        green__list_remove(&g->all);
+    }
+    green__ctx_destroy(&g->ctx);
+    free(g);
+}
+
+void green_release(green_t *g)
+{
+    if (g)
+        green__unref(g);
+}
+
+/******************************************************************************/
+/*  Finishing                                                                 */
+/******************************************************************************/
+
+/* Wake joiners and queue link callbacks of a greenlet that just became
+   DONE.  The links hold a reference until they ran in the hub. */
+static void announce_done(struct green__hub *hub, struct green *g)
+{
+    green__waitq_wake_all(&g->joiners, 0);
+    if (g->links) {
+        g->refs++;
+        green__list_push(&hub->linkq, &g->node);
+        green__hub_kick(hub);
+    }
+}
+
+
+void green__finish(struct green *g)
+{
+    struct green__hub *hub = g->hub;
+    g->state = GREEN__DONE;
+    if (g->killed && !g->err)
+        g->err = ECANCELED;
+    green__list_remove(&g->all);
+    green__timeouts_detach(g);
+    hub->alive--;
+    announce_done(hub, g);
+    green__exit_current(hub);
+}
+
+/* A greenlet killed before it ever ran: it never will. */
+static void finish_unstarted(struct green__hub *hub, struct green *g)
+{
+    green__list_remove(&g->node);
+    green__deadline_clear(hub, g);
+    green__list_remove(&g->all);
+    g->state = GREEN__DONE;
+    g->err = ECANCELED;
+    green__stack_put(&hub->stacks, &g->stack);
+    if (g->scheduled)
+        hub->alive--;
+    announce_done(hub, g);
+    if (g->scheduled)
+        green__unref(g);
+}
+
+void green__run_links(struct green__hub *hub)
+{
+    struct green__list *n;
+    hub->in_link++;
+    while ((n = green__list_pop(&hub->linkq)) != NULL) {
+        struct green *g = green__container_of(n, struct green, node);
+        /* Callbacks may add links to g: run until none is left. */
+        while (g->links) {
+            struct green__link *l = g->links;
+            g->links = l->next;
+            if (!g->links)
+                g->links_tail = &g->links;
+            l->cb(g, l->arg);
+            free(l);
+        }
+        green__unref(g);
+    }
+    hub->in_link--;
+}
+
+_Noreturn void green_exit(void *value)
+{
+    struct green__hub *hub = green__hub_peek();
+    if (!hub || hub->current->kind != 0)
+        pthread_exit(value);
+    hub->current->value = value;
+    green__finish(hub->current);
+}
+
+_Noreturn void green_fail(int err)
+{
+    struct green__hub *hub = green__hub_peek();
+    if (!hub || hub->current->kind != 0)
+        pthread_exit(NULL);
+    hub->current->value = NULL;
+    hub->current->err = err;
+    green__finish(hub->current);
+}
+
+/******************************************************************************/
+/*  Join and kill                                                             */
+/******************************************************************************/
+
+/* Checks shared by join and kill: 0 or an errno. */
+static int check_target(struct green__hub **hubp, green_t *g, double t)
+{
+    if (!g || t != t)
+        return EINVAL;
+    struct green__hub *hub = green__hub_get();
+    if (!hub)
+        return ENOMEM;
+    if (g->hub != hub)
+        return EXDEV;
+    *hubp = hub;
+    return 0;
+}
+
+int green_join(green_t *g, double timeout)
+{
+    struct green__hub *hub;
+    int err = check_target(&hub, g, timeout);
+    if (err)
+        return green__fail(err);
+    if (g->state == GREEN__DONE)
+        return 0;
+    if (g == hub->current)
+        return green__fail(EDEADLK);
+    struct green__waiter w = {.data = NULL};
+    return green__waitq_wait(&g->joiners, &w, timeout, "joining");
+}
+
+int green_joinall(green_t *const *gs, size_t n, double timeout)
+{
+    if (!gs && n)
+        return green__fail(EINVAL);
+    if (timeout != timeout)
+        return green__fail(EINVAL);
+    double deadline = timeout < 0 ? GREEN__FOREVER : green__now() + timeout;
+    for (size_t i = 0; i < n; i++) {
+        if (!gs[i] || gs[i]->state == GREEN__DONE)
+            continue;
+        double left = -1;
+        if (timeout >= 0) {
+            left = deadline - green__now();
+            if (left <= 0)
+                left = timeout == 0 ? 0 : 1e-9;
+        }
+        if (green_join(gs[i], left) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Mark g cancelled and get it off whatever it waits on. */
+static int cancel(struct green__hub *hub, green_t *g)
+{
+    if (g == hub->current)
+        return EDEADLK;
+    if (g->state == GREEN__DONE)
+        return 0;
+    g->killed = 1;
+    if (g->kind == 0 && !g->entered) {
+        finish_unstarted(hub, g);
+        return 0;
+    }
+    /* Parked: its blocking call returns ECANCELED.  Runnable or the main
+       greenlet: the sticky flag fails its next blocking call. */
+    green__wake(g, ECANCELED);
+    return 0;
+}
+
+int green_kill(green_t *g, double timeout)
+{
+    struct green__hub *hub;
+    int err = check_target(&hub, g, timeout);
+    if (!err)
+        err = cancel(hub, g);
+    if (err)
+        return green__fail(err);
+    if (timeout == 0 || g->state == GREEN__DONE || g->kind != 0)
+        return 0;
+    return green_join(g, timeout);
+}
+
+int green_killall(green_t *const *gs, size_t n, double timeout)
+{
+    if ((!gs && n) || timeout != timeout)
+        return green__fail(EINVAL);
+    struct green__hub *hub = green__hub_get();
+    if (!hub)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (!gs[i])
+            continue;
+        if (gs[i]->hub != hub)
+            return green__fail(EXDEV);
+        int err = cancel(hub, gs[i]);
+        if (err)
+            return green__fail(err);
+    }
+    if (timeout == 0)
+        return 0;
+    return green_joinall(gs, n, timeout);
+}
+
+/******************************************************************************/
+/*  Links                                                                     */
+/******************************************************************************/
+
+int green_link(green_t *g, void (*cb)(green_t *g, void *arg), void *arg)
+{
+    struct green__hub *hub;
+    int err = check_target(&hub, g, 0);
+    if (!err && !cb)
+        err = EINVAL;
+    if (err)
+        return green__fail(err);
+    struct green__link *l = malloc(sizeof *l);
+    if (!l)
+        return green__fail(ENOMEM);
+    l->next = NULL;
+    l->cb = cb;
+    l->arg = arg;
+    int was_empty = g->links == NULL;
+    *g->links_tail = l;
+    g->links_tail = &l->next;
+    /* Already done and not queued for its links: run them soon. */
+    if (g->state == GREEN__DONE && was_empty &&
+        !green__list_linked(&g->node)) {
+        g->refs++;
+        green__list_push(&hub->linkq, &g->node);
+        green__hub_kick(hub);
+    }
+    return 0;
+}
+
+/******************************************************************************/
+/*  Introspection                                                             */
+/******************************************************************************/
+
+int green_done(const green_t *g)
+{
+    return g && g->state == GREEN__DONE;
+}
+
+void *green_value(const green_t *g)
+{
+    return g && g->state == GREEN__DONE ? g->value : NULL;
+}
+
+int green_error(const green_t *g)
+{
+    return g ? g->err : EINVAL;
+}
+
+green_t *green_current(void)
+{
+    struct green__hub *hub = green__hub_get();
+    return hub ? hub->current : NULL;
+}
+
+const char *green_name(const green_t *g)
+{
+    if (!g)
+        return NULL;
+    if (!g->name[0]) {
+        /* Formatted lazily: spawning should not pay for snprintf. */
+        struct green *m = (struct green *)g;
+        snprintf(m->name, sizeof m->name, "greenlet-%" PRIu64, g->id);
+    }
+    return g->name;
+}
+
+uint64_t green_id(const green_t *g)
+{
+    return g ? g->id : 0;
+}
+
+static const char *state_name(const struct green *g)
+{
+    switch (g->state) {
+    case GREEN__NEW:
+        return g->scheduled ? "starting later" : "new";
+    case GREEN__RUNNABLE:
+        return "runnable";
+    case GREEN__RUNNING:
+        return "running";
+    case GREEN__WAITING:
+        return g->wait_what ? g->wait_what : "waiting";
+    default:
+        return "done";
+    }
+}
+
+static void dump_one(FILE *out, const struct green *g)
+{
+    fprintf(out, "  %" PRIu64 " %-20s %s", g->id, green_name(g),
+            state_name(g));
+    if (g->state == GREEN__WAITING && g->wait_fd >= 0)
+        fprintf(out, " on fd %d", g->wait_fd);
+    fputc('\n', out);
+}
+
+void green_dump(FILE *out)
+{
+    struct green__hub *hub = green__hub_peek();
+    if (!out)
+        out = stderr;
+    if (!hub) {
+        fprintf(out, "libgreen: no hub in this thread\n");
+        return;
+    }
+    fprintf(out, "libgreen: %zu alive, current %" PRIu64 "\n", hub->alive,
+            hub->current->id);
+    if (!hub->embedded)
+        dump_one(out, &hub->main);
+    struct green__list *it;
+    green__list_foreach(it, &hub->live)
+        dump_one(out, green__container_of(it, struct green, all));
+}
+
+const char *green_version_string(void)
+{
+    return "0.1.0";
+}

@@ -1,0 +1,101 @@
+/* green_timeout_*: deadlines that apply to every blocking call of the
+   greenlet that started them.  They are not watchers of their own:
+   green__park folds the earliest one into the park's deadline, so a
+   cancelled timeout can never fire later. */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "hub.h"
+
+struct green_timeout {
+    struct green__list node; /* in owner->timeouts */
+    struct green *owner;     /* NULL once the greenlet finished */
+    double deadline;         /* absolute, green__now clock */
+    int expired;             /* fired: calls fail with ETIMEDOUT */
+};
+
+green_timeout_t *green_timeout_start(double seconds)
+{
+    int err = green__can_block(-1);
+    /* An already expired or killed greenlet may still start one. */
+    if (err == EINVAL || err == ENOMEM || err == EDEADLK || seconds != seconds) {
+        errno = seconds != seconds ? EINVAL : err;
+        return NULL;
+    }
+    green_timeout_t *t = malloc(sizeof *t);
+    if (!t) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    struct green__hub *hub = green__hub_peek();
+    t->owner = hub->current;
+    t->deadline = seconds < 0 ? GREEN__FOREVER : green__now() + seconds;
+    t->expired = 0;
+    green__list_push(&t->owner->timeouts, &t->node);
+    return t;
+}
+
+int green_timeout_expired(const green_timeout_t *t)
+{
+    return t ? t->expired : 0;
+}
+
+void green_timeout_cancel(green_timeout_t *t)
+{
+    if (!t)
+        return;
+    if (t->owner) {
+        if (t->expired)
+            t->owner->timeouts_expired--;
+        if (t->owner->deadline_src == t)
+            t->owner->deadline_src = NULL;
+        green__list_remove(&t->node);
+    }
+    free(t);
+}
+
+static void expire(struct green *g, green_timeout_t *t)
+{
+    if (!t->expired) {
+        t->expired = 1;
+        g->timeouts_expired++;
+    }
+}
+
+/* The earliest pending deadline; its timeout is left in deadline_src. */
+double green__timeouts_deadline(struct green *g)
+{
+    double best = GREEN__FOREVER;
+    struct green__list *it;
+    g->deadline_src = NULL;
+    green__list_foreach(it, &g->timeouts) {
+        green_timeout_t *t = green__container_of(it, green_timeout_t, node);
+        if (!t->expired && t->deadline < best) {
+            best = t->deadline;
+            g->deadline_src = t;
+        }
+    }
+    return best;
+}
+
+/* src's deadline passed: it and every timeout due no later expire. */
+void green__timeouts_fire(struct green *g, green_timeout_t *src)
+{
+    struct green__list *it;
+    green__list_foreach(it, &g->timeouts) {
+        green_timeout_t *t = green__container_of(it, green_timeout_t, node);
+        if (t->deadline <= src->deadline)
+            expire(g, t);
+    }
+}
+
+void green__timeouts_detach(struct green *g)
+{
+    struct green__list *it;
+    while ((it = green__list_pop(&g->timeouts)) != NULL) {
+        green_timeout_t *t = green__container_of(it, green_timeout_t, node);
+        t->owner = NULL;
+    }
+    g->timeouts_expired = 0;
+    g->deadline_src = NULL;
+}

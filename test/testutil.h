@@ -1,0 +1,66 @@
+/* Helpers shared by the Check suites. */
+#ifndef GREEN_TESTUTIL_H_INCLUDED
+#define GREEN_TESTUTIL_H_INCLUDED
+
+#include <check.h>
+#include <errno.h>
+#include <green.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Slack for "not late" time bounds; GREEN_TEST_SLACK overrides it (the
+   machines are shared and noisy).  "Not early" is asserted strictly. */
+static inline double test_slack(void)
+{
+    const char *s = getenv("GREEN_TEST_SLACK");
+    return s ? atof(s) : 0.5;
+}
+
+static inline double test_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* expr must fail with -1 (or NULL) and errno err. */
+#define GREEN_ASSERT_ERRNO(expr, err)                                       \
+    do {                                                                    \
+        errno = 0;                                                          \
+        long long rc_ = (long long)(intptr_t)(expr);                        \
+        int e_ = errno;                                                     \
+        ck_assert_msg((rc_ == -1 || rc_ == 0) && e_ == (err),               \
+                      "%s: rc=%lld errno=%s (%d), expected %s", #expr, rc_, \
+                      strerror(e_), e_, strerror(err));                     \
+    } while (0)
+
+/* elapsed must be >= expected - 1 ms and <= expected + slack. */
+#define GREEN_ASSERT_TIME(elapsed, expected)                                \
+    do {                                                                    \
+        double el_ = (elapsed), ex_ = (expected);                           \
+        ck_assert_msg(el_ >= ex_ - 0.001 && el_ <= ex_ + test_slack(),      \
+                      "elapsed %.4f s, expected %.4f s", el_, ex_);         \
+    } while (0)
+
+/* A checked teardown: the test left no live greenlet behind and freed
+   the hub, so CK_FORK=no runs (Valgrind) do not contaminate each other. */
+static inline void green_test_teardown(void)
+{
+    green_shutdown();
+}
+
+/* Run every suite of one file; exit status for Automake. */
+#define GREEN_TEST_MAIN(suite_fn)                                           \
+    int main(void)                                                          \
+    {                                                                       \
+        SRunner *sr = srunner_create(suite_fn());                           \
+        srunner_run_all(sr, CK_ENV);                                        \
+        int failed = srunner_ntests_failed(sr);                             \
+        srunner_free(sr);                                                   \
+        return failed ? EXIT_FAILURE : EXIT_SUCCESS;                        \
+    }
+
+#endif
