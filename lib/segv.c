@@ -72,8 +72,14 @@ static void on_segv(int sig, siginfo_t *si, void *uc)
         /* Sent with kill/raise, not a fault: re-send it (it is delivered
            to the previous action when this handler returns). */
         raise(sig);
-    } else if ((previous.sa_flags & SA_SIGINFO) && previous.sa_sigaction) {
-        previous.sa_sigaction(sig, si, uc);
+    } else if (previous.sa_flags & SA_SIGINFO) {
+        /* Called directly: we are on the alternate stack, and the
+           faulting stack may have no room for another signal frame. */
+        if (previous.sa_sigaction)
+            previous.sa_sigaction(sig, si, uc);
+    } else if (previous.sa_handler != SIG_DFL &&
+               previous.sa_handler != SIG_IGN) {
+        previous.sa_handler(sig);
     }
     /* A fault returns to the faulting instruction, which faults again
        into the previous action. */

@@ -1,0 +1,230 @@
+/* The hub: sleep timing, ordering, fairness, green_run. */
+#include <math.h>
+#include <stdint.h>
+
+#include "testutil.h"
+
+static int order[64];
+static int norder;
+
+static void *sleep_then_record(void *arg)
+{
+    double s = ((double *)arg)[0];
+    int id = (int)((double *)arg)[1];
+    ck_assert_int_eq(green_sleep(s), 0);
+    order[norder++] = id;
+    return NULL;
+}
+
+START_TEST(sleep_is_never_early_and_not_much_late)
+{
+    /* TIM-7 */
+    for (int i = 0; i < 20; i++) {
+        double t0 = test_now();
+        ck_assert_int_eq(green_sleep(0.05), 0);
+        GREEN_ASSERT_TIME(test_now() - t0, 0.05);
+    }
+}
+END_TEST
+
+START_TEST(equal_deadlines_fire_in_start_order)
+{
+    /* TIM-2: A then B, then B then A. */
+    double args[4][2] = {{0.05, 1}, {0.05, 2}, {0.05, 3}, {0.05, 4}};
+    norder = 0;
+    green_t *g[4];
+    for (int i = 0; i < 4; i++)
+        g[i] = green_spawn(sleep_then_record, args[i]);
+    ck_assert_int_eq(green_joinall(g, 4, -1), 0);
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(order[i], i + 1);
+        green_release(g[i]);
+    }
+    norder = 0;
+    for (int i = 3; i >= 0; i--)
+        g[i] = green_spawn(sleep_then_record, args[i]);
+    ck_assert_int_eq(green_joinall(g, 4, -1), 0);
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(order[i], 4 - i);
+        green_release(g[i]);
+    }
+}
+END_TEST
+
+START_TEST(shorter_sleeps_finish_first)
+{
+    double args[3][2] = {{0.15, 1}, {0.05, 2}, {0.1, 3}};
+    norder = 0;
+    green_t *g[3];
+    for (int i = 0; i < 3; i++)
+        g[i] = green_spawn(sleep_then_record, args[i]);
+    double t0 = test_now();
+    ck_assert_int_eq(green_run(), 0);
+    GREEN_ASSERT_TIME(test_now() - t0, 0.15);
+    ck_assert_int_eq(order[0], 2);
+    ck_assert_int_eq(order[1], 3);
+    ck_assert_int_eq(order[2], 1);
+    for (int i = 0; i < 3; i++)
+        green_release(g[i]);
+}
+END_TEST
+
+static void *sleep_01(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)green_sleep(0.1);
+}
+
+START_TEST(ten_thousand_sleepers_finish_in_about_one_sleep)
+{
+    /* TIM-6 */
+    enum { N = 10000 };
+    static green_t *g[N];
+    double t0 = test_now();
+    for (int i = 0; i < N; i++) {
+        g[i] = green_spawn(sleep_01, NULL);
+        ck_assert_ptr_nonnull(g[i]);
+    }
+    ck_assert_int_eq(green_joinall(g, N, -1), 0);
+    double el = test_now() - t0;
+    ck_assert_msg(el >= 0.099 && el < 0.1 + 2 * test_slack(), "%.3f s", el);
+    for (int i = 0; i < N; i++) {
+        ck_assert_ptr_null(green_value(g[i]));
+        green_release(g[i]);
+    }
+}
+END_TEST
+
+static volatile int stop_storm;
+static long storm_yields;
+
+static void *yield_storm(void *arg)
+{
+    (void)arg;
+    while (!stop_storm && green_sleep(0) == 0)
+        storm_yields++;
+    return NULL;
+}
+
+static void *timed_waiter(void *arg)
+{
+    (void)arg;
+    green_timeout_t *t = green_timeout_start(0.01);
+    int rc = green_sleep(10);
+    int e = errno;
+    int expired = green_timeout_expired(t);
+    green_timeout_cancel(t);
+    stop_storm = 1;
+    return (void *)(intptr_t)(rc == -1 && e == ETIMEDOUT && expired);
+}
+
+START_TEST(yield_storm_does_not_starve_timers)
+{
+    /* TIM-3: two greenlets yield forever while a timeout is armed. */
+    alarm(20);
+    stop_storm = 0;
+    storm_yields = 0;
+    green_t *a = green_spawn(yield_storm, NULL);
+    green_t *b = green_spawn(yield_storm, NULL);
+    green_t *w = green_spawn(timed_waiter, NULL);
+    double t0 = test_now();
+    green_t *all[3] = {a, b, w};
+    ck_assert_int_eq(green_joinall(all, 3, -1), 0);
+    ck_assert(test_now() - t0 < 0.01 + test_slack());
+    ck_assert_ptr_eq(green_value(w), (void *)1);
+    ck_assert(storm_yields > 0);
+    for (int i = 0; i < 3; i++)
+        green_release(all[i]);
+    alarm(0);
+}
+END_TEST
+
+START_TEST(run_with_nothing_to_do_returns_at_once)
+{
+    ck_assert_int_eq(green_run(), 0);
+    ck_assert_int_eq(green_run(), 0);
+}
+END_TEST
+
+static void *run_from_greenlet(void *arg)
+{
+    (void)arg;
+    int rc = green_run();
+    return (void *)(intptr_t)(rc == -1 ? errno : 0);
+}
+
+START_TEST(run_from_a_greenlet_is_edeadlk)
+{
+    green_t *g = green_spawn(run_from_greenlet, NULL);
+    ck_assert_int_eq(green_run(), 0);
+    ck_assert_int_eq((int)(intptr_t)green_value(g), EDEADLK);
+    green_release(g);
+}
+END_TEST
+
+START_TEST(timeout_edges)
+{
+    /* TIM-4 */
+    green_t *g = green_spawn(sleep_01, NULL);
+    GREEN_ASSERT_ERRNO(green_join(g, 0), EAGAIN);
+    GREEN_ASSERT_ERRNO(green_join(g, NAN), EINVAL);
+    double t0 = test_now();
+    ck_assert_int_eq(green_join(g, 1e12), 0);
+    GREEN_ASSERT_TIME(test_now() - t0, 0.1);
+    ck_assert_int_eq(green_sleep(-1), 0); /* negative: a yield */
+    ck_assert_int_eq(green_sleep(-0.0), 0);
+    green_release(g);
+}
+END_TEST
+
+static void sleep_in_callback(green_t *g, void *arg)
+{
+    (void)g;
+    int *out = arg;
+    out[0] = green_sleep(0.01) == -1 ? errno : 0;
+    out[1] = green_yield() == -1 ? errno : 0;
+    out[2] = green_run() == -1 ? errno : 0;
+}
+
+static void *nothing(void *arg)
+{
+    return arg;
+}
+
+START_TEST(blocking_in_the_hub_is_edeadlk)
+{
+    int out[3] = {0, 0, 0};
+    green_t *g = green_spawn(nothing, NULL);
+    green_link(g, sleep_in_callback, out);
+    ck_assert_int_eq(green_run(), 0);
+    ck_assert_int_eq(out[0], EDEADLK);
+    ck_assert_int_eq(out[1], EDEADLK);
+    ck_assert_int_eq(out[2], EDEADLK);
+    green_release(g);
+}
+END_TEST
+
+static Suite *hub_suite(void)
+{
+    Suite *s = suite_create("hub");
+    TCase *tc = tcase_create("time");
+    tcase_add_checked_fixture(tc, NULL, green_test_teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, sleep_is_never_early_and_not_much_late);
+    tcase_add_test(tc, equal_deadlines_fire_in_start_order);
+    tcase_add_test(tc, shorter_sleeps_finish_first);
+    tcase_add_test(tc, ten_thousand_sleepers_finish_in_about_one_sleep);
+    tcase_add_test(tc, yield_storm_does_not_starve_timers);
+    tcase_add_test(tc, timeout_edges);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("run");
+    tcase_add_checked_fixture(tc, NULL, green_test_teardown);
+    tcase_add_test(tc, run_with_nothing_to_do_returns_at_once);
+    tcase_add_test(tc, run_from_a_greenlet_is_edeadlk);
+    tcase_add_test(tc, blocking_in_the_hub_is_edeadlk);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+GREEN_TEST_MAIN(hub_suite)

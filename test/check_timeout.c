@@ -1,0 +1,162 @@
+/* green_timeout_*: nested deadlines for every blocking call. */
+#include <math.h>
+#include <stdint.h>
+
+#include "testutil.h"
+
+START_TEST(timeout_interrupts_a_sleep_with_etimedout)
+{
+    green_timeout_t *t = green_timeout_start(0.05);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_int_eq(green_timeout_expired(t), 0);
+    double t0 = test_now();
+    GREEN_ASSERT_ERRNO(green_sleep(5), ETIMEDOUT);
+    GREEN_ASSERT_TIME(test_now() - t0, 0.05);
+    ck_assert_int_eq(green_timeout_expired(t), 1);
+    /* Sticky until cancelled. */
+    GREEN_ASSERT_ERRNO(green_sleep(0.01), ETIMEDOUT);
+    GREEN_ASSERT_ERRNO(green_yield(), ETIMEDOUT);
+    green_timeout_cancel(t);
+    ck_assert_int_eq(green_sleep(0.01), 0);
+}
+END_TEST
+
+START_TEST(a_shorter_sleep_finishes_before_the_timeout)
+{
+    green_timeout_t *t = green_timeout_start(0.2);
+    ck_assert_int_eq(green_sleep(0.02), 0);
+    ck_assert_int_eq(green_timeout_expired(t), 0);
+    green_timeout_cancel(t);
+}
+END_TEST
+
+static void nested(double outer_s, double inner_s, int inner_wins)
+{
+    green_timeout_t *outer = green_timeout_start(outer_s);
+    green_timeout_t *inner = green_timeout_start(inner_s);
+    double t0 = test_now();
+    GREEN_ASSERT_ERRNO(green_sleep(5), ETIMEDOUT);
+    GREEN_ASSERT_TIME(test_now() - t0, inner_wins ? inner_s : outer_s);
+    ck_assert_int_eq(green_timeout_expired(inner), inner_wins);
+    ck_assert_int_eq(green_timeout_expired(outer), !inner_wins);
+    green_timeout_cancel(inner);
+    if (inner_wins) {
+        /* The outer one is still armed and fires later. */
+        GREEN_ASSERT_ERRNO(green_sleep(5), ETIMEDOUT);
+        GREEN_ASSERT_TIME(test_now() - t0, outer_s);
+        ck_assert_int_eq(green_timeout_expired(outer), 1);
+    }
+    green_timeout_cancel(outer);
+}
+
+START_TEST(nested_timeouts_the_earliest_wins)
+{
+    /* TIM-5 */
+    nested(0.2, 0.05, 1);
+    nested(0.05, 0.2, 0);
+}
+END_TEST
+
+static void *guarded_sleep(void *arg)
+{
+    green_timeout_t **out = arg;
+    *out = green_timeout_start(0.05);
+    green_timeout_cancel(*out);
+    *out = green_timeout_start(0.03);
+    int rc = green_sleep(0.01);
+    /* Returns without cancelling: the timeout must not fire later. */
+    return (void *)(intptr_t)rc;
+}
+
+START_TEST(cancelled_or_orphaned_timeouts_never_fire_later)
+{
+    green_timeout_t *t = NULL;
+    green_t *g = green_spawn(guarded_sleep, &t);
+    ck_assert_int_eq(green_join(g, -1), 0);
+    ck_assert_ptr_eq(green_value(g), NULL);
+    /* The greenlet finished; its leftover timeout is inert. */
+    ck_assert_int_eq(green_sleep(0.1), 0);
+    ck_assert_int_eq(green_timeout_expired(t), 0);
+    green_timeout_cancel(t);
+    green_release(g);
+}
+END_TEST
+
+START_TEST(timeout_edges)
+{
+    GREEN_ASSERT_ERRNO(green_timeout_start(NAN), EINVAL);
+    green_timeout_cancel(NULL);
+    ck_assert_int_eq(green_timeout_expired(NULL), 0);
+    /* Zero: already due, the first blocking call fails. */
+    green_timeout_t *z = green_timeout_start(0);
+    GREEN_ASSERT_ERRNO(green_sleep(1), ETIMEDOUT);
+    ck_assert_int_eq(green_timeout_expired(z), 1);
+    green_timeout_cancel(z);
+    /* Negative: never expires. */
+    green_timeout_t *n = green_timeout_start(-1);
+    ck_assert_int_eq(green_sleep(0.01), 0);
+    ck_assert_int_eq(green_timeout_expired(n), 0);
+    green_timeout_cancel(n);
+    /* Huge: no overflow, no immediate expiry. */
+    green_timeout_t *h = green_timeout_start(1e300);
+    ck_assert_int_eq(green_sleep(0.01), 0);
+    green_timeout_cancel(h);
+}
+END_TEST
+
+static void *sleeper(void *arg)
+{
+    return (void *)(intptr_t)green_sleep(*(double *)arg);
+}
+
+START_TEST(timeout_applies_to_join)
+{
+    double s = 1;
+    green_t *g = green_spawn(sleeper, &s);
+    green_timeout_t *t = green_timeout_start(0.05);
+    double t0 = test_now();
+    GREEN_ASSERT_ERRNO(green_join(g, -1), ETIMEDOUT);
+    GREEN_ASSERT_TIME(test_now() - t0, 0.05);
+    green_timeout_cancel(t);
+    ck_assert_int_eq(green_kill(g, -1), 0);
+    green_release(g);
+}
+END_TEST
+
+static void timeout_in_link(green_t *g, void *arg)
+{
+    (void)g;
+    errno = 0;
+    green_timeout_t *t = green_timeout_start(1);
+    *(int *)arg = t == NULL ? errno : 0;
+    green_timeout_cancel(t);
+}
+
+START_TEST(timeout_in_the_hub_is_edeadlk)
+{
+    int err = 0;
+    green_t *g = green_spawn(sleeper, &(double){0});
+    green_link(g, timeout_in_link, &err);
+    ck_assert_int_eq(green_run(), 0);
+    ck_assert_int_eq(err, EDEADLK);
+    green_release(g);
+}
+END_TEST
+
+static Suite *timeout_suite(void)
+{
+    Suite *s = suite_create("timeout");
+    TCase *tc = tcase_create("timeout");
+    tcase_add_checked_fixture(tc, NULL, green_test_teardown);
+    tcase_add_test(tc, timeout_interrupts_a_sleep_with_etimedout);
+    tcase_add_test(tc, a_shorter_sleep_finishes_before_the_timeout);
+    tcase_add_test(tc, nested_timeouts_the_earliest_wins);
+    tcase_add_test(tc, cancelled_or_orphaned_timeouts_never_fire_later);
+    tcase_add_test(tc, timeout_edges);
+    tcase_add_test(tc, timeout_applies_to_join);
+    tcase_add_test(tc, timeout_in_the_hub_is_edeadlk);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+GREEN_TEST_MAIN(timeout_suite)
