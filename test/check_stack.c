@@ -223,7 +223,8 @@ START_TEST(idle_greenlets_cost_little_resident_memory)
         g[i] = green_spawn(park, &s);
     green_yield();
     long per = (rss_kib() - before) * 1024 / N;
-    ck_assert_msg(per <= 12 * 1024, "%ld bytes per greenlet", per);
+    if (test_measures_rss())
+        ck_assert_msg(per <= 12 * 1024, "%ld bytes per greenlet", per);
     ck_assert_int_eq(green_killall(g, N, -1), 0);
     for (int i = 0; i < N; i++)
         green_release(g[i]);
