@@ -96,6 +96,16 @@ static int run_child(void (*body)(void), char *out, size_t outlen)
     return status;
 }
 
+/* Death by SIGSEGV; under ASan its own report follows ours and the
+   process exits with status 1 instead. */
+static int died_of_segv(int status)
+{
+    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV)
+        return 1;
+    return GREEN_TEST_SANITIZED && WIFEXITED(status) &&
+           WEXITSTATUS(status) != 0;
+}
+
 static void *unbounded(void *arg)
 {
     (void)arg;
@@ -123,8 +133,8 @@ START_TEST(overflow_is_reported_once_and_dies_by_sigsegv)
     /* STK-1 */
     char out[4096];
     int status = run_child(overflow_body, out, sizeof out);
-    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV,
-                  "status %#x, stderr: %s", status, out);
+    ck_assert_msg(died_of_segv(status), "status %#x, stderr: %s", status,
+                  out);
     ck_assert_msg(count(out, "libgreen: stack overflow in greenlet 'deep' (id ") == 1,
                   "stderr: %s", out);
     ck_assert_msg(strstr(out, ", stack 65536 bytes)\n"), "stderr: %s", out);
@@ -137,8 +147,7 @@ START_TEST(overflow_is_reported_with_mprotect_guards_too)
     setenv("GREEN_STACK_GUARD", "mprotect", 1);
     char out[4096];
     int status = run_child(overflow_body, out, sizeof out);
-    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV,
-                  "status %#x", status);
+    ck_assert_msg(died_of_segv(status), "status %#x", status);
     ck_assert_msg(count(out, "libgreen: stack overflow in greenlet 'deep'") == 1,
                   "stderr: %s", out);
 }
@@ -187,8 +196,7 @@ START_TEST(other_faults_are_not_called_overflows)
     /* STK-3 */
     char out[4096];
     int status = run_child(null_body, out, sizeof out);
-    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV,
-                  "status %#x", status);
+    ck_assert_msg(died_of_segv(status), "status %#x", status);
     ck_assert_msg(!strstr(out, "stack overflow"), "stderr: %s", out);
 }
 END_TEST
@@ -265,7 +273,9 @@ START_TEST(mprotect_guards_hit_the_map_limit_with_enomem)
         green_release(g[i]);
     free(g);
     green_shutdown();
-    ck_assert_msg(map_count() < base + 16, "maps %d, base %d", map_count(), base);
+    int slack = GREEN_TEST_SANITIZED ? 64 : 16;
+    ck_assert_msg(map_count() < base + slack, "maps %d, base %d",
+                  map_count(), base);
     double s = 0.001;
     green_t *ok = green_spawn(park, &s);
     ck_assert_ptr_nonnull(ok);
