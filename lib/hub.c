@@ -152,6 +152,7 @@ static struct green__hub *hub_create(struct ev_loop *loop)
     tls_hub = hub;
     pthread_setspecific(hub_key, hub);
     green__segv_init();
+    green__monitor_from_env();
     return hub;
 }
 
@@ -274,9 +275,11 @@ static void switch_to(struct green__hub *hub, struct green *to)
         return;
     }
     from->saved_errno = errno;
-    hub->current = to;
+    /* Relaxed atomics: plain moves on x86, but the blocked-loop monitor
+       thread reads both fields. */
+    __atomic_store_n(&hub->current, to, __ATOMIC_RELAXED);
     to->state = GREEN__RUNNING;
-    hub->switches++;
+    __atomic_store_n(&hub->switches, hub->switches + 1, __ATOMIC_RELAXED);
     green__ctx_switch(&from->ctx, &to->ctx);
     /* Resumed: someone switched back to `from`. */
     after_switch(hub);
@@ -314,9 +317,9 @@ _Noreturn void green__exit_current(struct green__hub *hub)
         next = &hub->hubg;
     /* Our stack is released by whoever runs next (after_switch). */
     hub->zombie = g;
-    hub->current = next;
+    __atomic_store_n(&hub->current, next, __ATOMIC_RELAXED);
     next->state = GREEN__RUNNING;
-    hub->switches++;
+    __atomic_store_n(&hub->switches, hub->switches + 1, __ATOMIC_RELAXED);
     green__ctx_switch_final(&g->ctx, &next->ctx);
 }
 

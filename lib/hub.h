@@ -217,6 +217,9 @@ void green__after_switch(struct green__hub *hub);
 _Noreturn void green__exit_current(struct green__hub *hub);
 void green__start_delayed(struct green__hub *hub, struct green *g);
 
+/* monitor.c: start the blocked-loop monitor if GREEN_MONITOR is set. */
+void green__monitor_from_env(void);
+
 /* segv.c: install the overflow handler and this thread's altstack. */
 void green__segv_init(void);
 void green__segv_thread_term(void);
