@@ -124,9 +124,13 @@ static Suite *diag_suite(void)
     Suite *s = suite_create("diag");
     TCase *tc = tcase_create("monitor");
     tcase_add_checked_fixture(tc, NULL, green_test_teardown);
-    tcase_add_test(tc, busy_loop_is_reported_once_with_id_and_name);
-    tcase_add_test(tc, a_program_that_only_waits_is_never_reported);
-    tcase_add_test(tc, monitor_from_environment);
+    /* Valgrind serialises threads, so a spinning greenlet starves the
+       monitor thread there: these run in the normal and ASan builds. */
+    if (!test_light()) {
+        tcase_add_test(tc, busy_loop_is_reported_once_with_id_and_name);
+        tcase_add_test(tc, a_program_that_only_waits_is_never_reported);
+        tcase_add_test(tc, monitor_from_environment);
+    }
     tcase_add_test(tc, monitor_bad_arguments);
     suite_add_tcase(s, tc);
     return s;

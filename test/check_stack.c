@@ -254,6 +254,8 @@ START_TEST(mprotect_guards_hit_the_map_limit_with_enomem)
     /* STK-9 with the mprotect fallback forced: at vm.max_map_count
        green_new fails with ENOMEM, nothing crashes, and after releasing
        everything spawning works again. */
+    if (test_light())
+        return;
     setenv("GREEN_STACK_GUARD", "mprotect", 1);
     enum { MAX = 200000 };
     green_t **g = calloc(MAX, sizeof *g);
@@ -288,6 +290,8 @@ START_TEST(madvise_guards_allow_100000_greenlets)
 {
     /* With MADV_GUARD_INSTALL (Linux 6.13+) stacks do not split their
        mapping, so far more than vm.max_map_count / 2 can be alive. */
+    if (test_light())
+        return;
     enum { N = 100000 };
     green_t **g = calloc(N, sizeof *g);
     green_attr_t attr = {.stack_size = 16 * 1024, .name = NULL};
@@ -320,14 +324,18 @@ static Suite *stack_suite(void)
     tcase_add_test(tc, idle_greenlets_cost_little_resident_memory);
     suite_add_tcase(s, tc);
 
-    tc = tcase_create("guard");
-    tcase_add_checked_fixture(tc, NULL, green_test_teardown);
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, overflow_is_reported_once_and_dies_by_sigsegv);
-    tcase_add_test(tc, overflow_is_reported_with_mprotect_guards_too);
-    tcase_add_test(tc, overflow_chains_to_the_previous_handler);
-    tcase_add_test(tc, other_faults_are_not_called_overflows);
-    suite_add_tcase(s, tc);
+    /* Deliberate faults: Valgrind reports them itself (make
+       check-valgrind sets GREEN_TEST_LIGHT and skips them). */
+    if (!test_light()) {
+        tc = tcase_create("guard");
+        tcase_add_checked_fixture(tc, NULL, green_test_teardown);
+        tcase_set_timeout(tc, 120);
+        tcase_add_test(tc, overflow_is_reported_once_and_dies_by_sigsegv);
+        tcase_add_test(tc, overflow_is_reported_with_mprotect_guards_too);
+        tcase_add_test(tc, overflow_chains_to_the_previous_handler);
+        tcase_add_test(tc, other_faults_are_not_called_overflows);
+        suite_add_tcase(s, tc);
+    }
 
     tc = tcase_create("limits");
     tcase_add_checked_fixture(tc, NULL, green_test_teardown);

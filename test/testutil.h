@@ -34,6 +34,13 @@ static inline double test_slack(void)
     return GREEN_TEST_SANITIZED || getenv("GREEN_TEST_SLOW") ? 5.0 : 0.5;
 }
 
+/* GREEN_TEST_LIGHT (set by make check-valgrind): skip the tests that
+   only prove limits at scale (100,000 stacks, the map limit). */
+static inline int test_light(void)
+{
+    return getenv("GREEN_TEST_LIGHT") != NULL;
+}
+
 /* RSS bounds mean nothing under ASan (quarantine) or Valgrind. */
 static inline int test_measures_rss(void)
 {
