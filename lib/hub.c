@@ -275,9 +275,9 @@ static void switch_to(struct green__hub *hub, struct green *to)
         return;
     }
     from->saved_errno = errno;
-    /* Relaxed atomics: plain moves on x86, but the blocked-loop monitor
-       thread reads both fields. */
-    __atomic_store_n(&hub->current, to, __ATOMIC_RELAXED);
+    /* Atomic stores (plain moves on x86): the blocked-loop monitor thread
+       reads both fields; release publishes the greenlet's id and name. */
+    __atomic_store_n(&hub->current, to, __ATOMIC_RELEASE);
     to->state = GREEN__RUNNING;
     __atomic_store_n(&hub->switches, hub->switches + 1, __ATOMIC_RELAXED);
     green__ctx_switch(&from->ctx, &to->ctx);
@@ -317,7 +317,7 @@ _Noreturn void green__exit_current(struct green__hub *hub)
         next = &hub->hubg;
     /* Our stack is released by whoever runs next (after_switch). */
     hub->zombie = g;
-    __atomic_store_n(&hub->current, next, __ATOMIC_RELAXED);
+    __atomic_store_n(&hub->current, next, __ATOMIC_RELEASE);
     next->state = GREEN__RUNNING;
     __atomic_store_n(&hub->switches, hub->switches + 1, __ATOMIC_RELAXED);
     green__ctx_switch_final(&g->ctx, &next->ctx);

@@ -44,7 +44,7 @@ static void on_check(struct ev_loop *loop, ev_check *w, int revents)
 
 static void report(struct monitor *m, double blocked)
 {
-    struct green *g = __atomic_load_n(&m->hub->current, __ATOMIC_RELAXED);
+    struct green *g = __atomic_load_n(&m->hub->current, __ATOMIC_ACQUIRE);
     /* g cannot finish while it blocks the hub, so reading it is safe. */
     char name[sizeof g->name];
     memcpy(name, g->name, sizeof name);
