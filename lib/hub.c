@@ -172,6 +172,10 @@ struct green__hub *green__hub_get(void)
 /* Drop a greenlet that will never run again (shutdown). */
 static void discard_greenlet(struct green__hub *hub, struct green *g)
 {
+    /* Its waiter lives on the stack we are about to unmap: unlink it from
+       whatever queue (event, lock, join...) still points at it. */
+    if (g->parked_on)
+        green__list_remove(g->parked_on);
     green__list_remove(&g->node);
     green__list_remove(&g->all);
     green__deadline_clear(hub, g);
@@ -602,7 +606,9 @@ int green__waitq_wait(struct green__waitq *q, struct green__waiter *w,
         return green__fail(EAGAIN);
     w->g = hub->current;
     green__list_push(&q->head, &w->node);
+    w->g->parked_on = &w->node;
     err = green__park(timeout, what);
+    w->g->parked_on = NULL;
     if (err) {
         /* Timed out or killed: take ourselves off the queue so we never
            consume a wake-up meant for another waiter. */

@@ -88,6 +88,8 @@ struct green {
     uint64_t deadline_seq;
     size_t heap_idx;            /* 0 = not in the heap */
     green_timeout_t *deadline_src; /* timeout that set it, NULL = own */
+    struct green__list *parked_on; /* waiter node while in a waitq, so
+                                   shutdown can unlink it */
     const char *wait_what;      /* for green_dump: "sleeping", ... */
     int wait_fd;                /* for green_dump, -1 if none */
 };
