@@ -87,7 +87,7 @@ START_TEST(ten_thousand_sleepers_finish_in_about_one_sleep)
     }
     ck_assert_int_eq(green_joinall(g, N, -1), 0);
     double el = test_now() - t0;
-    ck_assert_msg(el >= 0.099 && el < 0.1 + 2 * test_slack(), "%.3f s", el);
+    ck_assert_msg(el >= 0.099 && el < 0.1 + 5 * test_slack(), "%.3f s", el);
     for (int i = 0; i < N; i++) {
         ck_assert_ptr_null(green_value(g[i]));
         green_release(g[i]);
