@@ -234,22 +234,25 @@ static int lock_reacquire(green_lock_t *l, unsigned depth)
     struct green__waiter w = {.g = g, .data = (void *)(uintptr_t)depth};
     green__list_init(&w.node);
     green__list_push(&l->waiters.head, &w.node);
+    /* As green__waitq_wait does: green_shutdown unlinks the waiter of a
+       greenlet it discards (the node lives on this stack). */
+    g->parked_on = &w.node;
+    int err;
     for (;;) {
         g->state = GREEN__WAITING;
         g->wake_err = 0;
         g->wait_what = "re-acquiring a lock";
         green__schedule(hub);
         g->wait_what = NULL;
-        int err = g->wake_err;
-        if (err == 0)
-            return 0; /* lock_handoff made us the owner with `depth` */
-        if (err == EBADF)
-            return EBADF; /* green_lock_free: l is gone */
+        err = g->wake_err;
+        if (err == 0 || err == EBADF)
+            break; /* lock_handoff made us the owner with `depth`, or
+                      green_lock_free: l is gone */
         if (err == EDEADLK) {
             /* The hub found nothing that could ever wake us (main only). */
             if (green__list_linked(&w.node))
                 green__list_remove(&w.node);
-            return EDEADLK;
+            break;
         }
         /* A kill woke us.  If a release skipped us while we were runnable
            (lock_handoff only hands over to parked waiters), the lock went
@@ -258,12 +261,15 @@ static int lock_reacquire(green_lock_t *l, unsigned depth)
             if (l->owner == 0) {
                 l->owner = g->id;
                 l->depth = depth;
-                return 0;
+                err = 0;
+                break;
             }
             /* Back at the head: we were first in line. */
             green__list_push(l->waiters.head.next, &w.node);
         }
     }
+    g->parked_on = NULL;
+    return err;
 }
 
 int green_cond_wait(green_cond_t *c, green_lock_t *l, double timeout)

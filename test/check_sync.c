@@ -1154,6 +1154,40 @@ START_TEST(cond_wait_by_a_killed_greenlet_keeps_the_lock)
 END_TEST
 
 /******************************************************************************/
+/*  Shutdown                                                                  */
+/******************************************************************************/
+
+START_TEST(objects_freed_after_shutdown_with_parked_waiters)
+{
+    green_event_t *e = green_event_new();
+    green_sem_t *s = green_sem_new(0, 0);
+    green_lock_t *l = green_lock_new(0);
+    green_cond_t *c = green_cond_new();
+    struct ev_waiter ew = {e, NULL, 0, -1, -2, 0};
+    struct sem_waiter sw = {s, NULL, 0, -1, -2, 0};
+    struct cond_waiter cw = {c, l, NULL, 0, -1, -2, 0, 0, 0};
+    green_t *g[3] = {green_spawn(event_waiter, &ew),
+                     green_spawn(sem_waiter, &sw),
+                     green_spawn(cond_waiter, &cw)};
+    green_yield();
+    /* The cond waiter now waits to re-acquire the lock main holds. */
+    ck_assert_int_eq(green_lock_acquire(l, 0), 0);
+    ck_assert_int_eq(green_cond_signal(c), 0);
+    green_yield();
+    ck_assert_int_eq(green_done(g[2]), 0);
+    for (int i = 0; i < 3; i++)
+        green_release(g[i]);
+    /* Shutdown discards the parked greenlets and unlinks their waiters,
+       so the objects can still be freed (Valgrind checks the rest). */
+    green_shutdown();
+    green_event_free(e);
+    green_sem_free(s);
+    green_lock_free(l);
+    green_cond_free(c);
+}
+END_TEST
+
+/******************************************************************************/
 
 static Suite *sync_suite(void)
 {
@@ -1217,6 +1251,9 @@ static Suite *sync_suite(void)
     tcase_add_test(tc, cond_free_wakes_waiters_with_ebadf_lock_held);
     tcase_add_test(tc, cond_bad_arguments_hub_and_threads);
     tcase_add_test(tc, cond_wait_by_a_killed_greenlet_keeps_the_lock);
+
+    GREEN_TCASE("shutdown");
+    tcase_add_test(tc, objects_freed_after_shutdown_with_parked_waiters);
     return s;
 }
 
