@@ -258,6 +258,23 @@ GREEN_EXPORT int green_threadpool_set_size(size_t n);
 /*  Synchronisation                                                           */
 /******************************************************************************/
 
+/* Every object below belongs to the hub of the thread that created it:
+   using it from another thread fails with EXDEV.  Waiters are served in
+   FIFO order, so a program with the same inputs runs the same way every
+   time.  A waiter that times out or is killed leaves the queue and never
+   consumes a wake-up meant for another: a unit, an item, a lock or a
+   result always goes to the oldest greenlet still waiting.
+
+   Every wait takes a timeout (< 0 forever, 0 do not wait: EAGAIN, NaN:
+   EINVAL) and fails like any blocking call: ETIMEDOUT (its timeout or an
+   enclosing green_timeout), ECANCELED (killed), EDEADLK (in the hub or a
+   callback, or nothing could ever wake it).  An operation that does not
+   need to wait succeeds without those checks, also from a libev callback.
+
+   Freeing: the *_free functions accept NULL.  Freeing an object while
+   greenlets wait on it wakes each of them with -1/EBADF (they do not touch
+   it again); free objects from their own thread, before green_shutdown. */
+
 typedef struct green_event green_event_t;
 typedef struct green_result green_result_t;
 typedef struct green_sem green_sem_t;
@@ -265,7 +282,12 @@ typedef struct green_lock green_lock_t;
 typedef struct green_cond green_cond_t;
 typedef struct green_queue green_queue_t;
 
-/* Event: set wakes every waiter, in wait order; clear resets it. */
+/* Event (gevent.event.Event): a flag.  green_event_set sets it and wakes
+   every waiter, in wait order (a waiter woken by set returns 0 even if
+   the event is cleared before it runs); green_event_clear resets it;
+   green_event_wait returns 0 at once if it is set.  is_set returns 1 or 0
+   (0 for NULL).  Errors: EINVAL (NULL, NaN), EXDEV, and for wait
+   ETIMEDOUT, ECANCELED, EAGAIN, EDEADLK, EBADF (freed meanwhile). */
 GREEN_EXPORT green_event_t *green_event_new(void);
 GREEN_EXPORT int green_event_set(green_event_t *e);
 GREEN_EXPORT int green_event_clear(green_event_t *e);
@@ -273,7 +295,13 @@ GREEN_EXPORT int green_event_is_set(const green_event_t *e);
 GREEN_EXPORT int green_event_wait(green_event_t *e, double timeout);
 GREEN_EXPORT void green_event_free(green_event_t *e);
 
-/* AsyncResult: set once with a value or an error; every getter wakes. */
+/* AsyncResult: completed once, with a value (set) or an error err > 0
+   (set_error); completing it again is -1/EINVAL.  Every getter wakes, in
+   wait order.  green_result_get stores the value in *value (value may be
+   NULL) and returns 0, or returns -1 with errno = the stored error (and
+   *value = NULL).  ready returns 1 once completed (0 for NULL).  Errors:
+   EINVAL (NULL, NaN, err <= 0, already set), EXDEV, and for get
+   ETIMEDOUT, ECANCELED, EAGAIN, EDEADLK, EBADF (freed meanwhile). */
 GREEN_EXPORT green_result_t *green_result_new(void);
 GREEN_EXPORT int green_result_set(green_result_t *r, void *value);
 GREEN_EXPORT int green_result_set_error(green_result_t *r, int err);
@@ -282,20 +310,41 @@ GREEN_EXPORT int green_result_get(green_result_t *r, double timeout,
                                   void **value);
 GREEN_EXPORT void green_result_free(green_result_t *r);
 
-/* Counting semaphore; bound 0 = unbounded, else releasing past it is
-   -1/EOVERFLOW. */
+/* Counting semaphore starting at value; bound 0 = unbounded, else
+   releasing past it is -1/EOVERFLOW (and value > bound is EINVAL at
+   creation).  Acquire takes a unit or waits for one; release hands its
+   unit straight to the oldest waiter if there is one.  Errors: EINVAL,
+   EXDEV, EOVERFLOW (release), and for acquire ETIMEDOUT, ECANCELED,
+   EAGAIN, EDEADLK, EBADF (freed meanwhile). */
 GREEN_EXPORT green_sem_t *green_sem_new(unsigned value, unsigned bound);
 GREEN_EXPORT int green_sem_acquire(green_sem_t *s, double timeout);
 GREEN_EXPORT int green_sem_release(green_sem_t *s);
 GREEN_EXPORT void green_sem_free(green_sem_t *s);
 
-/* Lock owned by a greenlet; releasing one you do not hold is -1/EPERM. */
+/* Lock owned by a greenlet (gevent.lock.RLock if recursive, else Lock).
+   The holder acquiring a non-recursive lock again gets -1/EDEADLK;
+   a recursive lock counts acquisitions and is free after as many
+   releases.  Releasing a lock you do not hold is -1/EPERM.  On release
+   the lock passes directly to the oldest waiter.  A greenlet that ends
+   while holding a lock leaves it held.  Errors: EINVAL, EXDEV, EPERM,
+   EDEADLK, EOVERFLOW (recursion count), and for acquire ETIMEDOUT,
+   ECANCELED, EAGAIN, EBADF (freed meanwhile). */
 GREEN_EXPORT green_lock_t *green_lock_new(int recursive);
 GREEN_EXPORT int green_lock_acquire(green_lock_t *l, double timeout);
 GREEN_EXPORT int green_lock_release(green_lock_t *l);
 GREEN_EXPORT void green_lock_free(green_lock_t *l);
 
-/* Condition variable used with a green_lock. */
+/* Condition variable used with a green_lock the caller holds (else
+   -1/EPERM).  green_cond_wait releases l completely (whatever its
+   recursion depth), waits for a signal, then takes l back with the same
+   depth before returning, like pthread_cond_wait: that last step waits as
+   long as it takes, even after a kill or timeout, so the caller holds l
+   again on every return except EBADF (l freed meanwhile) and EDEADLK from
+   the re-acquire (nothing can ever release l).  If the wait cannot start
+   (EDEADLK, ECANCELED, ETIMEDOUT, EAGAIN for timeout 0) l is not released
+   at all.  signal wakes the oldest waiter, broadcast all of them, in wait
+   order; neither needs the lock.  Errors: EINVAL, EXDEV, EPERM, and for
+   wait ETIMEDOUT, ECANCELED, EAGAIN, EDEADLK, EBADF (c freed meanwhile). */
 GREEN_EXPORT green_cond_t *green_cond_new(void);
 GREEN_EXPORT int green_cond_wait(green_cond_t *c, green_lock_t *l,
                                  double timeout);
@@ -303,11 +352,25 @@ GREEN_EXPORT int green_cond_signal(green_cond_t *c);
 GREEN_EXPORT int green_cond_broadcast(green_cond_t *c);
 GREEN_EXPORT void green_cond_free(green_cond_t *c);
 
-/* FIFO queue of void * items; capacity 0 = unbounded.  Timeout 0 gives
-   EAGAIN instead of waiting.  After close, puts fail with EPIPE and gets
-   fail with EPIPE once the queue is drained. */
+/* FIFO queue of void * items (gevent.queue.JoinableQueue); capacity 0 =
+   unbounded.  put waits while the queue is full, get while it is empty;
+   timeout 0 gives EAGAIN instead of waiting.  An item goes straight to
+   the oldest waiting getter, and a get from a full queue moves the oldest
+   waiting putter's item in, so items are never lost or duplicated.
+   size is the number of items queued (0 for NULL).  Every accepted item
+   counts as unfinished until green_queue_task_done; green_queue_join
+   waits until none is (task_done with none unfinished is -1/EINVAL).
+   After green_queue_close (idempotent) puts fail with EPIPE at once,
+   waiting putters fail with EPIPE (their items are not queued), and gets
+   fail with EPIPE once the queue is drained.  Freeing a queue drops the
+   items still in it (they are the caller's pointers).  Errors: EINVAL
+   (NULL queue or item pointer, NaN), EXDEV, EPIPE, ENOMEM (an unbounded
+   queue could not grow), and for waits ETIMEDOUT, ECANCELED, EAGAIN,
+   EDEADLK, EBADF (freed meanwhile). */
 GREEN_EXPORT green_queue_t *green_queue_new(size_t capacity);
-/* Rendezvous channel: put completes only when a getter takes the item. */
+/* Rendezvous channel (gevent.queue.Channel): nothing is buffered, a put
+   completes only when a getter takes the item (with timeout 0 it
+   succeeds only if a getter is already waiting). */
 GREEN_EXPORT green_queue_t *green_channel_new(void);
 GREEN_EXPORT int green_queue_put(green_queue_t *q, void *item,
                                  double timeout);
@@ -326,26 +389,60 @@ GREEN_EXPORT void green_queue_free(green_queue_t *q);
 typedef struct green_pool green_pool_t;
 typedef struct green_imap green_imap_t;
 
-/* size 0 = unlimited (a group). */
+/* A pool runs at most size greenlets at once; size 0 = unlimited (a
+   group, which just tracks its greenlets).  Owned by the creating
+   thread's hub: EXDEV from any other thread.  A greenlet's slot is freed
+   once it is done and its green_link callbacks ran. */
 GREEN_EXPORT green_pool_t *green_pool_new(size_t size);
-/* Waits while size greenlets run; the caller owns a reference. */
+/* Spawn fn(arg) in the pool, first waiting (FIFO among spawners, no
+   timeout of its own: use green_timeout) while size greenlets run.  The
+   caller owns one reference (green_release).  Errors: EINVAL (NULL),
+   EXDEV, ENOMEM, and while waiting ETIMEDOUT, ECANCELED, EDEADLK, EBADF
+   (the pool was freed meanwhile). */
 GREEN_EXPORT green_t *green_pool_spawn(green_pool_t *p, green_fn fn,
                                        void *arg);
+/* Wait until no greenlet of the pool runs.  Errors: EINVAL, EXDEV,
+   EDEADLK (called by one of its greenlets, or in the hub), ETIMEDOUT,
+   ECANCELED, EAGAIN, EBADF (freed meanwhile). */
 GREEN_EXPORT int green_pool_join(green_pool_t *p, double timeout);
+/* Kill every greenlet running in the pool, then wait up to timeout for
+   the pool to be empty (0: do not wait).  Errors as green_pool_join. */
 GREEN_EXPORT int green_pool_kill(green_pool_t *p, double timeout);
+/* Greenlets running in the pool (0 for NULL). */
 GREEN_EXPORT size_t green_pool_running(const green_pool_t *p);
-/* results[i] = fn(args[i]), at most size in flight. */
+/* results[i] = fn(args[i]) for i < n, at most size in flight, in input
+   order.  Returns 0, or -1 with errno = the error of the first failed
+   worker (green_fail or killed; its result is NULL, the others are
+   filled in), or with the caller's own wait error (ECANCELED, ETIMEDOUT,
+   EDEADLK: then outstanding workers are killed and results is partly
+   written).  Errors also: EINVAL (NULL p or fn, NULL arrays with n > 0),
+   EXDEV, ENOMEM. */
 GREEN_EXPORT int green_pool_map(green_pool_t *p, green_fn fn,
                                 void *const *args, void **results, size_t n);
+/* Iterators over fn(args[i]): workers are spawned through the pool at
+   once (at most size in flight) by a feeder greenlet; imap yields the
+   results in input order, imap_unordered in completion order.  The args
+   array is copied.  Errors: EINVAL, EXDEV, ENOMEM. */
 GREEN_EXPORT green_imap_t *green_pool_imap(green_pool_t *p, green_fn fn,
                                            void *const *args, size_t n);
 GREEN_EXPORT green_imap_t *green_pool_imap_unordered(green_pool_t *p,
                                                      green_fn fn,
                                                      void *const *args,
                                                      size_t n);
-/* Next result; -1/ENOENT when exhausted. */
+/* Next result, waiting for it: 0 and *result (result may be NULL).  If
+   that worker failed, -1 with errno = its error (the item is consumed
+   all the same).  -1/ENOENT when exhausted.  Errors also: EINVAL, EXDEV,
+   ECANCELED, ETIMEDOUT, EDEADLK (the caller's own wait; nothing consumed),
+   EBADF (freed meanwhile). */
 GREEN_EXPORT int green_imap_next(green_imap_t *it, void **result);
+/* Free an iterator, consumed or not: outstanding workers are killed and
+   joined (only killed when the caller cannot block: they finish on their
+   own), unconsumed results are dropped. */
 GREEN_EXPORT void green_imap_free(green_imap_t *it);
+/* Free the pool: waiting spawners and joiners fail with EBADF; greenlets
+   still running keep running (kill or join them first to stop them), and
+   the memory goes when the last one is done.  Free the pool's iterators
+   before green_shutdown. */
 GREEN_EXPORT void green_pool_free(green_pool_t *p);
 
 /******************************************************************************/

@@ -1,0 +1,592 @@
+/* green_pool_t (gevent.pool.Pool / Group) and the map iterators.
+
+   A pool tracks its running greenlets with green_link: each member has a
+   small record whose link callback (run in the hub once the greenlet is
+   done) frees its slot.  A spawner that finds the pool full parks on
+   `slots`; the callback hands the freed slot to the oldest parked spawner
+   (counted in `reserved` until it has spawned), so spawners are served
+   in FIFO order and a spawner that timed out or was killed never takes a
+   slot from the next one.  green_pool_join waits until no member runs
+   and no slot is reserved.
+
+   Lifetime: the pool is reference counted (the owner, every member, every
+   iterator and every call parked inside it).  green_pool_free wakes
+   parked spawners and joiners with EBADF and drops the owner's reference;
+   members keep running and the memory goes when the last one is done.
+
+   Iterators: green_pool_imap(_unordered) starts a feeder greenlet that
+   spawns one worker per argument through the pool (so it waits while the
+   pool is full: at most `size` in flight), and a link on each worker
+   records its outcome in the iterator's slot for that argument.  Results
+   are handed to parked consumers through their waiter, in input order
+   (imap) or completion order (imap_unordered).  The iterator is
+   reference counted too (owner, feeder, running workers), so a link
+   callback never touches freed memory. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hub.h"
+
+struct green_pool {
+    struct green__hub *hub;        /* owner thread's hub */
+    size_t size;                   /* max members; 0 = unlimited (group) */
+    size_t running;                /* members whose link has not run yet */
+    size_t reserved;               /* freed slots handed to parked spawners
+                                      that have not spawned yet */
+    int dead;                      /* green_pool_free was called */
+    int refs;                      /* owner + members + iterators + calls
+                                      parked in spawn */
+    struct green__list members;    /* struct pool_member, spawn order */
+    struct green__waitq slots;     /* spawners waiting while full */
+    struct green__waitq idle;      /* green_pool_join */
+};
+
+/* One running greenlet of a pool; freed by its link callback. */
+struct pool_member {
+    struct green__list node;       /* in pool->members */
+    green_pool_t *pool;            /* holds a pool reference */
+    green_t *g;                    /* alive while linked here: the
+                                      scheduler, then the pending link,
+                                      hold a reference */
+};
+
+/* One argument of a map iterator. */
+struct imap_slot {
+    struct green_imap *it;         /* back pointer for the link callback */
+    green_t *g;                    /* the worker while it runs (a reference
+                                      owned by the iterator), else NULL */
+    void *value;                   /* its green_value once done */
+    int err;                       /* its green_error, or a spawn error */
+    int done;                      /* outcome recorded */
+};
+
+struct green_imap {
+    struct green__hub *hub;        /* owner thread's hub */
+    green_pool_t *pool;            /* holds a pool reference */
+    green_fn fn;                   /* what each worker runs */
+    void **args;                   /* copy of the caller's arguments */
+    size_t n;                      /* number of arguments */
+    int ordered;                   /* imap (1) or imap_unordered (0) */
+    int dead;                      /* green_imap_free was called */
+    int refs;                      /* owner + feeder link + running
+                                      workers' links */
+    struct imap_slot *slots;       /* one per argument */
+    size_t *order;                 /* unordered: slot indexes in
+                                      completion order */
+    size_t completed;              /* slots done */
+    size_t out;                    /* results handed out */
+    size_t fed;                    /* arguments the feeder dealt with */
+    green_t *feeder;               /* spawns the workers (our reference) */
+    struct green__waitq consumers; /* green_imap_next, FIFO */
+};
+
+/* A consumer parked in green_imap_next: the result is written here. */
+struct imap_waiter {
+    struct green__waiter w;
+    void *value;
+    int err;
+};
+
+static int owner_check(const void *obj, const struct green__hub *owner)
+{
+    if (!obj)
+        return EINVAL;
+    return green__hub_peek() == owner ? 0 : EXDEV;
+}
+
+/******************************************************************************/
+/*  Pool bookkeeping                                                          */
+/******************************************************************************/
+
+green_pool_t *green_pool_new(size_t size)
+{
+    struct green__hub *hub = green__hub_get();
+    if (!hub)
+        return NULL;
+    green_pool_t *p = calloc(1, sizeof *p);
+    if (!p) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    p->hub = hub;
+    p->size = size;
+    p->refs = 1;
+    green__list_init(&p->members);
+    green__waitq_init(&p->slots);
+    green__waitq_init(&p->idle);
+    return p;
+}
+
+static void pool_unref(green_pool_t *p)
+{
+    green__assert(p->refs > 0);
+    if (--p->refs == 0)
+        free(p);
+}
+
+static int pool_full(const green_pool_t *p)
+{
+    return p->size && p->running + p->reserved >= p->size;
+}
+
+/* Hand free slots to parked spawners (oldest first), then wake joiners if
+   nothing runs or is about to. */
+static void pool_settle(green_pool_t *p)
+{
+    while (!pool_full(p) && green__waitq_wake_one(&p->slots, 0))
+        p->reserved++;
+    if (p->running + p->reserved == 0)
+        green__waitq_wake_all(&p->idle, 0);
+}
+
+/* Link callback (in the hub): a member is done, its slot is free. */
+static void member_done(green_t *g, void *arg)
+{
+    (void)g;
+    struct pool_member *m = arg;
+    green_pool_t *p = m->pool;
+    green__list_remove(&m->node);
+    free(m);
+    p->running--;
+    if (!p->dead)
+        pool_settle(p);
+    pool_unref(p);
+}
+
+/* Create, link and start a member; the caller checked there is a slot. */
+static green_t *pool_start(green_pool_t *p, green_fn fn, void *arg)
+{
+    struct pool_member *m = malloc(sizeof *m);
+    if (!m) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    green_t *g = green_new(fn, arg, NULL);
+    if (!g) {
+        free(m);
+        return NULL;
+    }
+    m->pool = p;
+    m->g = g;
+    /* Linked before it is started, so its end cannot be missed. */
+    if (green_link(g, member_done, m) != 0) {
+        green_release(g); /* never started: this frees it */
+        free(m);
+        errno = ENOMEM;
+        return NULL;
+    }
+    green_start(g);
+    green__list_push(&p->members, &m->node);
+    p->running++;
+    p->refs++;
+    return g;
+}
+
+/* 1 if the current greenlet is a member of p (joining would deadlock). */
+static int pool_has_current(const green_pool_t *p)
+{
+    const struct green *cur = p->hub->current;
+    const struct green__list *it;
+    green__list_foreach(it, &p->members) {
+        const struct pool_member *m =
+            green__container_of(it, struct pool_member, node);
+        if (m->g == cur)
+            return 1;
+    }
+    return 0;
+}
+
+/******************************************************************************/
+/*  Public pool calls                                                         */
+/******************************************************************************/
+
+green_t *green_pool_spawn(green_pool_t *p, green_fn fn, void *arg)
+{
+    int err = owner_check(p, p ? p->hub : NULL);
+    if (!err && !fn)
+        err = EINVAL;
+    if (!err && p->dead)
+        err = EBADF; /* only reachable through an iterator's feeder */
+    if (err) {
+        errno = err;
+        return NULL;
+    }
+    if (pool_full(p)) {
+        struct green__waiter w = {.data = NULL};
+        p->refs++; /* p stays readable even if freed while we wait */
+        err = green__waitq_wait(&p->slots, &w, -1,
+                                "waiting for a pool slot") ? errno : 0;
+        if (!err) {
+            /* pool_settle reserved a slot for us: it is ours now. */
+            p->reserved--;
+            if (p->dead)
+                err = EBADF;
+        }
+        pool_unref(p);
+        if (err) {
+            /* Not granted (timed out, killed, EBADF): nothing to pass on,
+               green__waitq_wake_one skipped us. */
+            errno = err;
+            return NULL;
+        }
+    }
+    green_t *g = pool_start(p, fn, arg);
+    if (!g) {
+        err = errno;
+        pool_settle(p); /* the slot we might have been granted */
+        errno = err;
+    }
+    return g;
+}
+
+int green_pool_join(green_pool_t *p, double timeout)
+{
+    int err = owner_check(p, p ? p->hub : NULL);
+    if (!err)
+        err = green__timeout_valid(timeout);
+    if (err)
+        return green__fail(err);
+    if (p->running + p->reserved == 0)
+        return 0;
+    if (pool_has_current(p))
+        return green__fail(EDEADLK);
+    struct green__waiter w = {.data = NULL};
+    /* 0: pool_settle saw it idle; p may be freed by then (EBADF). */
+    return green__waitq_wait(&p->idle, &w, timeout, "joining a pool");
+}
+
+int green_pool_kill(green_pool_t *p, double timeout)
+{
+    int err = owner_check(p, p ? p->hub : NULL);
+    if (!err)
+        err = green__timeout_valid(timeout);
+    if (err)
+        return green__fail(err);
+    if (pool_has_current(p))
+        return green__fail(EDEADLK);
+    /* Cancelling never runs a link callback synchronously (they are
+       queued for the hub), so the member list is stable here. */
+    struct green__list *it;
+    green__list_foreach(it, &p->members) {
+        struct pool_member *m =
+            green__container_of(it, struct pool_member, node);
+        green_kill(m->g, 0);
+    }
+    if (timeout == 0)
+        return 0;
+    return green_pool_join(p, timeout);
+}
+
+size_t green_pool_running(const green_pool_t *p)
+{
+    return p ? p->running : 0;
+}
+
+void green_pool_free(green_pool_t *p)
+{
+    if (!p)
+        return;
+    p->dead = 1;
+    if (green__hub_peek() == p->hub) {
+        green__waitq_wake_all(&p->slots, EBADF);
+        green__waitq_wake_all(&p->idle, EBADF);
+    }
+    pool_unref(p);
+}
+
+/******************************************************************************/
+/*  Map iterators                                                             */
+/******************************************************************************/
+
+static void imap_unref(struct green_imap *it)
+{
+    green__assert(it->refs > 0);
+    if (--it->refs > 0)
+        return;
+    green_release(it->feeder);
+    free(it->slots);
+    free(it->args);
+    free(it->order);
+    pool_unref(it->pool);
+    free(it);
+}
+
+static int imap_available(const struct green_imap *it)
+{
+    if (it->out >= it->n)
+        return 0;
+    return it->ordered ? it->slots[it->out].done : it->out < it->completed;
+}
+
+/* Hand out the next result; the caller checked imap_available. */
+static void imap_take(struct green_imap *it, void **value, int *err)
+{
+    size_t i = it->ordered ? it->out : it->order[it->out];
+    it->out++;
+    *value = it->slots[i].value;
+    *err = it->slots[i].err;
+}
+
+/* Give every result that became available to parked consumers, oldest
+   first; once all are handed out, the remaining ones get ENOENT. */
+static void imap_deliver(struct green_imap *it)
+{
+    struct green__waiter *w;
+    while (imap_available(it) &&
+           (w = green__waitq_wake_one(&it->consumers, 0)) != NULL) {
+        struct imap_waiter *iw = green__container_of(w, struct imap_waiter, w);
+        imap_take(it, &iw->value, &iw->err);
+    }
+    if (it->out == it->n)
+        green__waitq_wake_all(&it->consumers, ENOENT);
+}
+
+static void imap_complete(struct green_imap *it, size_t i, void *value,
+                          int err)
+{
+    struct imap_slot *s = &it->slots[i];
+    s->value = value;
+    s->err = err;
+    s->done = 1;
+    if (!it->ordered)
+        it->order[it->completed] = i;
+    it->completed++;
+    if (!it->dead)
+        imap_deliver(it);
+}
+
+/* Link callback (in the hub): a worker finished. */
+static void worker_done(green_t *g, void *arg)
+{
+    struct imap_slot *s = arg;
+    struct green_imap *it = s->it;
+    imap_complete(it, (size_t)(s - it->slots), green_value(g),
+                  green_error(g));
+    s->g = NULL;
+    green_release(g); /* the reference green_pool_spawn gave the feeder */
+    imap_unref(it);
+}
+
+/* Link callback (in the hub): the feeder is done.  If something else
+   killed it before it dealt with every argument, those fail with its
+   error, so consumers are not left waiting for them. */
+static void feeder_done(green_t *g, void *arg)
+{
+    struct green_imap *it = arg;
+    int err = green_error(g) ? green_error(g) : ECANCELED;
+    for (; it->fed < it->n && !it->dead; it->fed++)
+        imap_complete(it, it->fed, NULL, err);
+    imap_unref(it);
+}
+
+/* The feeder greenlet: one worker per argument, through the pool. */
+static void *imap_feed(void *arg)
+{
+    struct green_imap *it = arg;
+    for (; it->fed < it->n && !it->dead; it->fed++) {
+        size_t i = it->fed;
+        green_t *g = green_pool_spawn(it->pool, it->fn, it->args[i]);
+        if (!g) {
+            /* ENOMEM, EBADF (pool freed), ECANCELED: the consumer sees it
+               as this argument's outcome instead of waiting forever. */
+            if (!it->dead)
+                imap_complete(it, i, NULL, errno);
+            continue;
+        }
+        struct imap_slot *s = &it->slots[i];
+        if (green_link(g, worker_done, s) != 0) {
+            /* It has not run yet (spawning never switches): drop it. */
+            green_kill(g, 0);
+            green_release(g);
+            imap_complete(it, i, NULL, ENOMEM);
+            continue;
+        }
+        s->g = g;
+        it->refs++;
+        /* Granted a slot after green_imap_free began: stop it at once. */
+        if (it->dead)
+            green_kill(g, 0);
+    }
+    return NULL;
+}
+
+static green_imap_t *imap_new(green_pool_t *p, green_fn fn,
+                              void *const *args, size_t n, int ordered)
+{
+    int err = owner_check(p, p ? p->hub : NULL);
+    if (!err && (!fn || (!args && n)))
+        err = EINVAL;
+    if (!err && p->dead)
+        err = EBADF;
+    if (!err && n > SIZE_MAX / sizeof(struct imap_slot))
+        err = ENOMEM;
+    if (err) {
+        errno = err;
+        return NULL;
+    }
+    struct green_imap *it = calloc(1, sizeof *it);
+    if (!it) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    it->hub = p->hub;
+    it->pool = p;
+    it->fn = fn;
+    it->n = n;
+    it->ordered = ordered;
+    it->refs = 1;
+    green__waitq_init(&it->consumers);
+    if (n) {
+        it->slots = calloc(n, sizeof *it->slots);
+        it->args = malloc(n * sizeof *it->args);
+        it->order = ordered ? NULL : malloc(n * sizeof *it->order);
+        if (!it->slots || !it->args || (!ordered && !it->order))
+            goto nomem;
+        memcpy(it->args, args, n * sizeof *it->args);
+        for (size_t i = 0; i < n; i++)
+            it->slots[i].it = it;
+        green_attr_t attr = {.stack_size = 0, .name = "imap-feeder"};
+        it->feeder = green_new(imap_feed, it, &attr);
+        if (!it->feeder)
+            goto nomem;
+        if (green_link(it->feeder, feeder_done, it) != 0)
+            goto nomem;
+        green_start(it->feeder);
+        it->refs++;
+    }
+    p->refs++;
+    return it;
+
+nomem:
+    green_release(it->feeder); /* never started: freed */
+    free(it->slots);
+    free(it->args);
+    free(it->order);
+    free(it);
+    errno = ENOMEM;
+    return NULL;
+}
+
+green_imap_t *green_pool_imap(green_pool_t *p, green_fn fn,
+                              void *const *args, size_t n)
+{
+    return imap_new(p, fn, args, n, 1);
+}
+
+green_imap_t *green_pool_imap_unordered(green_pool_t *p, green_fn fn,
+                                        void *const *args, size_t n)
+{
+    return imap_new(p, fn, args, n, 0);
+}
+
+/* 0 and *result, or -1 with errno = the worker's error. */
+static int imap_result(void *value, int err, void **result)
+{
+    if (result)
+        *result = err ? NULL : value;
+    return err ? green__fail(err) : 0;
+}
+
+int green_imap_next(green_imap_t *it, void **result)
+{
+    int err = owner_check(it, it ? it->hub : NULL);
+    if (err)
+        return green__fail(err);
+    void *value;
+    if (imap_available(it)) {
+        imap_take(it, &value, &err);
+        return imap_result(value, err, result);
+    }
+    if (it->out == it->n)
+        return green__fail(ENOENT);
+    struct imap_waiter iw = {.w = {.data = NULL}};
+    if (green__waitq_wait(&it->consumers, &iw.w, -1,
+                          "waiting for a map result") != 0)
+        return -1; /* our own wait failed, or ENOENT/EBADF */
+    /* Handed over by imap_deliver: it may be gone already. */
+    return imap_result(iw.value, iw.err, result);
+}
+
+void green_imap_free(green_imap_t *it)
+{
+    if (!it)
+        return;
+    int saved = errno;
+    it->dead = 1;
+    struct green__hub *hub = green__hub_peek();
+    if (hub != it->hub) {
+        /* After green_shutdown: nothing runs any more. */
+        imap_unref(it);
+        errno = saved;
+        return;
+    }
+    green__waitq_wake_all(&it->consumers, EBADF);
+    green_t *self = hub->current;
+    /* Stop the feeder first so no new worker appears, then every worker
+       still running; wait for them unless blocking is impossible here
+       (the hub, or a killed caller): then they finish on their own and
+       their links drop the last references. */
+    int can_block = green__can_block(-1) == 0;
+    green_t *feeder = it->feeder;
+    if (feeder && feeder != self && !green_done(feeder)) {
+        green_kill(feeder, 0);
+        if (can_block)
+            green_join(feeder, -1);
+    }
+    for (size_t i = 0; i < it->n; i++) {
+        green_t *g = it->slots[i].g;
+        if (g && g != self)
+            green_kill(g, 0);
+    }
+    for (size_t i = 0; can_block && i < it->n; i++) {
+        green_t *g = it->slots[i].g;
+        if (g && g != self) {
+            green_retain(g);
+            if (green_join(g, -1) != 0)
+                can_block = 0; /* we were killed meanwhile */
+            green_release(g);
+        }
+    }
+    imap_unref(it);
+    errno = saved;
+}
+
+int green_pool_map(green_pool_t *p, green_fn fn, void *const *args,
+                   void **results, size_t n)
+{
+    int err = owner_check(p, p ? p->hub : NULL);
+    if (!err && (!fn || ((!args || !results) && n)))
+        err = EINVAL;
+    if (err)
+        return green__fail(err);
+    if (n == 0)
+        return 0;
+    err = green__can_block(-1);
+    if (err)
+        return green__fail(err);
+    green_imap_t *it = green_pool_imap(p, fn, args, n);
+    if (!it)
+        return -1;
+    int first_err = 0;
+    for (size_t i = 0; i < n; i++) {
+        void *v;
+        if (green_imap_next(it, &v) == 0) {
+            results[i] = v;
+            continue;
+        }
+        err = errno;
+        if (it->out == i) {
+            /* Our own wait failed (killed, timed out): stop everything. */
+            green_imap_free(it);
+            return green__fail(err);
+        }
+        /* That worker failed; keep collecting the others. */
+        results[i] = NULL;
+        if (!first_err)
+            first_err = err;
+    }
+    green_imap_free(it);
+    return first_err ? green__fail(first_err) : 0;
+}
