@@ -1,14 +1,24 @@
 /* The context switch, behind one small interface (like redis' ae_*.c
-   backends): context.c implements it with ucontext, the fixed default.
-   Every sanitizer hook lives in context.c. */
+   backends): context.c implements it with ucontext, the fixed default;
+   context_asm.c with a hand-written x86-64 switch, opt-in through
+   ./configure --with-context=asm.  Every sanitizer hook lives there. */
 #ifndef GREEN_CONTEXT_H_INCLUDED
 #define GREEN_CONTEXT_H_INCLUDED
 
 #include <stddef.h>
+
+#include "config.h"
+
+#ifndef GREEN_CONTEXT_ASM
 #include <ucontext.h>
+#endif
 
 struct green__ctx {
+#ifdef GREEN_CONTEXT_ASM
+    void *sp;                 /* saved stack pointer (registers above it) */
+#else
     ucontext_t uc;            /* saved registers, signal mask, FP env */
+#endif
     const void *stack_lo;     /* lowest usable byte (for ASan) */
     size_t stack_size;        /* usable bytes (for ASan) */
     void *asan_fake_stack;    /* ASan's fake stack while switched out */
@@ -19,8 +29,7 @@ struct green__ctx {
    embedded).  Call once per thread before the first switch. */
 void green__ctx_init_thread(struct green__ctx *ctx);
 
-/* Prepare ctx to run entry() on [lo, lo + size).  No syscall: a per-thread
-   template made by getcontext once is copied. */
+/* Prepare ctx to run entry() on [lo, lo + size).  No syscall. */
 void green__ctx_make(struct green__ctx *ctx, void *lo, size_t size,
                      void (*entry)(void));
 
@@ -37,5 +46,8 @@ void green__ctx_entered(struct green__ctx *self);
 
 /* Release per-context sanitizer state (TSan fiber) of a dead context. */
 void green__ctx_destroy(struct green__ctx *ctx);
+
+/* "ucontext" or "asm". */
+const char *green__ctx_backend(void);
 
 #endif
