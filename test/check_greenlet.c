@@ -1,4 +1,5 @@
 /* Lifecycle: spawn, start, join, kill, exit/fail, links, references. */
+#include <fenv.h>
 #include <math.h>
 #include <stdint.h>
 
@@ -600,6 +601,39 @@ START_TEST(each_greenlet_keeps_its_errno)
 }
 END_TEST
 
+static void *round_up_and_yield(void *arg)
+{
+    int *out = arg;
+    fesetround(FE_UPWARD);
+    green_yield();
+    out[0] = fegetround();
+    fesetround(FE_TONEAREST);
+    return NULL;
+}
+
+static void *read_rounding(void *arg)
+{
+    int *out = arg;
+    out[1] = fegetround();
+    return NULL;
+}
+
+START_TEST(each_greenlet_keeps_its_fp_rounding_mode)
+{
+    /* SW-8: the switch saves MXCSR and the x87 control word. */
+    int out[2] = {-1, -1};
+    green_t *a = green_spawn(round_up_and_yield, out);
+    green_t *b = green_spawn(read_rounding, out);
+    green_t *g[2] = {a, b};
+    ck_assert_int_eq(green_joinall(g, 2, -1), 0);
+    ck_assert_int_eq(out[0], FE_UPWARD);
+    ck_assert_int_eq(out[1], FE_TONEAREST);
+    ck_assert_int_eq(fegetround(), FE_TONEAREST);
+    green_release(a);
+    green_release(b);
+}
+END_TEST
+
 static Suite *greenlet_suite(void)
 {
     Suite *s = suite_create("greenlet");
@@ -648,6 +682,7 @@ static Suite *greenlet_suite(void)
     tcase_add_test(tc, current_is_the_running_greenlet);
     tcase_add_test(tc, dump_lists_live_greenlets);
     tcase_add_test(tc, each_greenlet_keeps_its_errno);
+    tcase_add_test(tc, each_greenlet_keeps_its_fp_rounding_mode);
     suite_add_tcase(s, tc);
     return s;
 }
