@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "hub.h"
@@ -55,7 +56,8 @@ static void report_overflow(const struct green *g)
     n = append(msg, n, ", stack ");
     n += fmt_u64(msg + n, green__stack_size(&g->stack));
     n = append(msg, n, " bytes)\n");
-    ssize_t r = write(STDERR_FILENO, msg, n);
+    /* The raw syscall: libgreen-patch may interpose write(). */
+    long r = syscall(SYS_write, STDERR_FILENO, msg, n);
     (void)r;
 }
 

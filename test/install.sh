@@ -18,6 +18,9 @@ int main(void) {
 }
 APP
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
-cc -o "$prefix/app" "$prefix/app.c" $(pkg-config --cflags --libs libgreen)
+# The .pc files carry the configured prefix: --define-prefix derives it
+# from where they were installed instead.
+cc -o "$prefix/app" "$prefix/app.c" \
+    $(pkg-config --define-prefix --cflags --libs libgreen)
 test "$(LD_LIBRARY_PATH="$prefix/lib" "$prefix/app")" = ok
 echo "installed libgreen: pkg-config build OK"
