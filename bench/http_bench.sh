@@ -2,18 +2,28 @@
 # make bench: HTTP keep-alive throughput of demo/http_hello (greenlets)
 # against bench/http_libev (the same server as plain libev callbacks).
 #
-# For each concurrency (50 and 1000 connections) each server runs alone
-# on a free loopback port; wrk -t1 -dDURs hits it after a 1 s warm-up.
-# Printed per server: requests/s, latency p50/p99, and requests per
-# server CPU-second (utime+stime from /proc/PID/stat before and after):
-# wrk shares the 2 cores, so raw req/s mostly measures wrk, while
-# requests per CPU-second is the server's own cost.  Then the ratio
-# green/libev of that figure (target >= 0.90), and the epoll_ctl calls
-# per request of http_hello, counted by strace -c -f during a short run.
-# Every process is bounded by `timeout` and killed by PID.
+# For each concurrency (50 and 1000 connections) the two servers run in
+# turn, alone, on a free loopback port, REPS times (default 3, paired:
+# green then libev); each time wrk -t1 -dDURs hits it after a 1 s
+# warm-up.  With two cores the server is pinned to CPU 1 and wrk to
+# CPU 0 (taskset), so both servers get the same treatment.  Printed per
+# server, from its best run: requests/s, latency p50/p99, and requests
+# per server CPU-second (utime+stime from /proc/PID/stat before and
+# after): wrk shares the machine, so raw req/s mostly measures wrk,
+# while requests per CPU-second is the server's own cost.  Then the
+# ratio green/libev of the best figures (target >= 0.90) and the median
+# of the per-pair ratios (other tenants of a shared machine add noise:
+# best-of and median damp it).  Last, the epoll_ctl calls per request of
+# http_hello, counted by strace -c -f during a short run.  Every process
+# is killed by PID; wrk runs are bounded by `timeout`.
 set -u
 B=${top_builddir:-.}
 DUR=${HTTP_BENCH_DURATION:-5}
+REPS=${HTTP_BENCH_REPS:-3}
+PIN_SERVER= PIN_WRK=
+if command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ]; then
+    PIN_SERVER="taskset -c 1" PIN_WRK="taskset -c 0"
+fi
 CLK=$(getconf CLK_TCK)
 TMP=$(mktemp -d)
 SPID=
@@ -56,44 +66,70 @@ to_ms() {
         else if ($1 ~ /s$/) v *= 1000; printf "%.3f", v }'
 }
 
-# run NAME PROGRAM CONNS: prints the figures, leaves per-CPU in $PER_CPU.
+# run PROGRAM CONNS: one measured run; sets RPS P50 P99 CPU PER_CPU.
 run() {
-    name=$1 prog=$2 conns=$3
-    "$prog" 0 > "$TMP/out" 2>&1 &
+    prog=$1 conns=$2
+    $PIN_SERVER "$prog" 0 > "$TMP/out" 2>&1 &
     SPID=$!
     port=$(wait_port "$TMP/out") || { echo "http_bench: $prog did not start" >&2; exit 1; }
     url="http://127.0.0.1:$port/"
-    timeout 10 wrk -t1 -c"$conns" -d1s "$url" > /dev/null 2>&1
+    timeout 10 $PIN_WRK wrk -t1 -c"$conns" -d1s "$url" > /dev/null 2>&1
     t0=$(cpu_ticks "$SPID")
-    timeout $((DUR + 20)) wrk -t1 -c"$conns" -d"${DUR}s" --latency "$url" \
-        > "$TMP/wrk" 2>&1
+    timeout $((DUR + 20)) $PIN_WRK wrk -t1 -c"$conns" -d"${DUR}s" --latency \
+        "$url" > "$TMP/wrk" 2>&1
     t1=$(cpu_ticks "$SPID")
     kill "$SPID"
     wait "$SPID" 2>/dev/null
     SPID=
-    rps=$(awk '/^Requests\/sec:/ { print $2 }' "$TMP/wrk")
+    RPS=$(awk '/^Requests\/sec:/ { print $2 }' "$TMP/wrk")
     reqs=$(awk '/requests in/ { print $1 }' "$TMP/wrk")
-    p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$TMP/wrk")")
-    p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$TMP/wrk")")
+    P50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$TMP/wrk")")
+    P99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$TMP/wrk")")
     errs=$(awk '/Socket errors|Non-2xx/' "$TMP/wrk")
-    [ -n "$errs" ] && echo "http_bench: $name c$conns: $errs" >&2
+    [ -n "$errs" ] && echo "http_bench: $prog c$conns: $errs" >&2
+    CPU=$(awk -v t=$((t1 - t0)) -v hz="$CLK" 'BEGIN { printf "%.2f", t / hz }')
     PER_CPU=$(awk -v r="$reqs" -v t=$((t1 - t0)) -v hz="$CLK" \
         'BEGIN { printf "%.0f", (t > 0 ? r / (t / hz) : 0) }')
-    echo "http_${name}_c${conns}_requests_per_s $rps req/s"
-    echo "http_${name}_c${conns}_latency_p50 $p50 ms"
-    echo "http_${name}_c${conns}_latency_p99 $p99 ms"
-    echo "http_${name}_c${conns}_cpu_s $(awk -v t=$((t1 - t0)) -v hz="$CLK" \
-        'BEGIN { printf "%.2f", t / hz }') s"
-    echo "http_${name}_c${conns}_requests_per_cpu_s $PER_CPU req/cpu-s"
+}
+
+# report NAME CONNS: the best run's figures (kept in $TMP/best.NAME).
+report() {
+    read -r rps p50 p99 cpu per < "$TMP/best.$1"
+    echo "http_${1}_c${2}_requests_per_s $rps req/s"
+    echo "http_${1}_c${2}_latency_p50 $p50 ms"
+    echo "http_${1}_c${2}_latency_p99 $p99 ms"
+    echo "http_${1}_c${2}_cpu_s $cpu s"
+    echo "http_${1}_c${2}_requests_per_cpu_s $per req/cpu-s"
+}
+
+keep_best() {
+    if [ ! -s "$TMP/best.$1" ] ||
+       [ "$PER_CPU" -gt "$(awk '{ print $5 }' "$TMP/best.$1")" ]; then
+        echo "$RPS $P50 $P99 $CPU $PER_CPU" > "$TMP/best.$1"
+    fi
 }
 
 for conns in 50 1000; do
-    run green "$B/demo/http_hello" "$conns"
-    green=$PER_CPU
-    run libev "$B/bench/http_libev" "$conns"
-    libev=$PER_CPU
+    rm -f "$TMP/best.green" "$TMP/best.libev" "$TMP/ratios"
+    i=0
+    while [ $i -lt "$REPS" ]; do
+        run "$B/demo/http_hello" "$conns"
+        keep_best green
+        g=$PER_CPU
+        run "$B/bench/http_libev" "$conns"
+        keep_best libev
+        awk -v g="$g" -v l="$PER_CPU" \
+            'BEGIN { printf "%.3f\n", (l > 0 ? g / l : 0) }' >> "$TMP/ratios"
+        i=$((i + 1))
+    done
+    report green "$conns"
+    report libev "$conns"
+    green=$(awk '{ print $5 }' "$TMP/best.green")
+    libev=$(awk '{ print $5 }' "$TMP/best.libev")
     echo "http_ratio_green_libev_c${conns} $(awk -v g="$green" -v l="$libev" \
         'BEGIN { printf "%.3f", (l > 0 ? g / l : 0) }') ratio"
+    echo "http_ratio_green_libev_c${conns}_median $(sort -n "$TMP/ratios" |
+        awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }') ratio"
 done
 
 # epoll_ctl per request: http_hello under strace -c -f for a short run.

@@ -13,9 +13,12 @@
    epoll_wait, and woken greenlets never wait behind a poll that would
    only report their still-unread fds again. */
 #include "hub.h"
+#include "sys.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -93,6 +96,30 @@ static int is_main_thread(void)
     return getpid() == (pid_t)syscall(SYS_gettid);
 }
 
+/* libev aborts (an assert in its epoll backend) when asked to watch its
+   own epoll fd, which a user's stale fd number can name once the hub
+   made it.  That fd takes the lowest free number when the loop is
+   created: probe the number before, confirm it after (another thread may
+   have taken it), and io.c refuses to touch it. */
+static int lowest_free_fd(void)
+{
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0)
+        green__sys_close(fd);
+    return fd;
+}
+
+static int epoll_fd_or_minus_one(int fd)
+{
+    char path[32], target[32];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    ssize_t n = fd >= 0 ? readlink(path, target, sizeof target - 1) : -1;
+    if (n <= 0)
+        return -1;
+    target[n] = '\0';
+    return strcmp(target, "anon_inode:[eventpoll]") == 0 ? fd : -1;
+}
+
 /* Create this thread's hub on `loop` (NULL: a loop of our own). */
 static struct green__hub *hub_create(struct ev_loop *loop)
 {
@@ -103,6 +130,7 @@ static struct green__hub *hub_create(struct ev_loop *loop)
         return NULL;
     }
     hub->thread = pthread_self();
+    hub->backend_fd = -1;
     green__list_init(&hub->runq);
     green__list_init(&hub->live);
     green__list_init(&hub->linkq);
@@ -118,8 +146,10 @@ static struct green__hub *hub_create(struct ev_loop *loop)
         hub->current = &hub->hubg;
         hub->main.state = GREEN__DONE;
     } else {
+        int probe = lowest_free_fd();
         loop = is_main_thread() ? ev_default_loop(EVFLAG_AUTO)
                                 : ev_loop_new(EVFLAG_AUTO);
+        hub->backend_fd = loop ? epoll_fd_or_minus_one(probe) : -1;
         if (!loop) {
             free(hub);
             errno = ENOMEM;

@@ -274,8 +274,9 @@ int green__io_arm(struct green__hub *hub, int fd, int dir,
     /* libev aborts (an assert in its epoll backend) when epoll_ctl says
        EBADF, so never hand it an fd that is not open.  Only a start can
        lead to epoll_ctl; an active watcher is reused as it is. */
-    if (!ev_is_active(&d->io) && green__sys_fcntl(fd, F_GETFD, 0) < 0)
-        return -1;
+    if (!ev_is_active(&d->io) &&
+        (green__sys_fcntl(fd, F_GETFD, 0) < 0 || fd == hub->backend_fd))
+        return green__fail(EBADF);
     if (GREEN_UNLIKELY(e->fresh)) {
         /* A new fd (or number reuse): the only place that calls
            ev_io_set, so libev re-registers the fd only then. */
@@ -380,8 +381,11 @@ int green_wait_write(int fd, double timeout)
 
 /* Look at a new fd once: put it in O_NONBLOCK and learn its kind.
    0 or -1/EBADF. */
-static int entry_setup(struct green__fd *e, int fd)
+static int entry_setup(struct green__hub *hub, struct green__fd *e, int fd)
 {
+    /* A stale number of the caller's that the hub's epoll fd took. */
+    if (fd == hub->backend_fd)
+        return green__fail(EBADF);
     int fl = green__sys_fcntl(fd, F_GETFL, 0);
     if (fl < 0)
         return -1;
@@ -411,7 +415,7 @@ static struct green__fd *io_begin(int fd, struct green__hub **hubp)
     struct green__fd *e = entry_get(hub, fd);
     if (!e)
         return NULL;
-    if (GREEN_UNLIKELY(!(e->flags & IO_NONBLOCK)) && entry_setup(e, fd) != 0)
+    if (GREEN_UNLIKELY(!(e->flags & IO_NONBLOCK)) && entry_setup(hub, e, fd) != 0)
         return NULL;
     *hubp = hub;
     return e;

@@ -22,8 +22,9 @@
 #define POLL_READ_EVENTS (POLLIN | POLLRDNORM | POLLRDBAND)
 #define POLL_WRITE_EVENTS (POLLOUT | POLLWRNORM | POLLWRBAND)
 
-/* How often fds that no watcher can express (POLLPRI alone) are asked
-   again.  An EV_READ watcher would fire on ordinary data too and spin. */
+/* How often fds that no watcher can express are asked again: POLLPRI
+   alone (an EV_READ watcher would fire on ordinary data too and spin),
+   and the hub's own epoll fd (libev cannot watch it). */
 #define POLL_RECHECK 0.01
 
 static void disarm_all(struct green__hub *hub, struct green__io_waiter *iw,
@@ -54,6 +55,12 @@ static ssize_t arm_all(struct green__hub *hub, const struct pollfd *fds,
                 continue;
             if (green__io_arm(hub, fds[i].fd, dir, &iw[k]) != 0) {
                 int err = errno;
+                if (err == EBADF) {
+                    /* Closed meanwhile (the next round reports POLLNVAL)
+                       or the hub's own epoll fd: poll it periodically. */
+                    *recheck = 1;
+                    continue;
+                }
                 disarm_all(hub, iw, k);
                 errno = err;
                 return -1;

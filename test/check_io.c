@@ -294,6 +294,26 @@ static void *bulk_read_slowly(void *arg)
     return NULL;
 }
 
+/* A number the caller closed before the hub existed: the hub's epoll fd
+   takes it.  Using it must fail like a closed fd (libev would abort if
+   asked to watch its own epoll fd). */
+START_TEST(stale_fd_taken_by_the_hub_is_EBADF)
+{
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    close(p[0]);
+    close(p[1]);
+    char c;
+    alarm(10);
+    GREEN_ASSERT_ERRNO(green_wait_write(p[0], 0.01), EBADF);
+    GREEN_ASSERT_ERRNO(green_read(p[0], &c, 1), EBADF);
+    GREEN_ASSERT_ERRNO(green_write(p[0], &c, 1), EBADF);
+    struct pollfd pfd = {p[0], POLLIN, 0};
+    ck_assert_int_ge(green_poll(&pfd, 1, 10), 0); /* no crash */
+    alarm(0);
+}
+END_TEST
+
 START_TEST(write_all_sends_1mib_in_order_to_slow_reader)
 {
     int sv[2];
@@ -845,6 +865,7 @@ static Suite *io_suite(void)
     tcase_add_test(tc, datagram_sendto_recvfrom);
     tcase_add_test(tc, pipe_read_write);
     tcase_add_test(tc, bad_fds_fail_like_libc);
+    tcase_add_test(tc, stale_fd_taken_by_the_hub_is_EBADF);
     tcase_add_test(tc, write_all_sends_1mib_in_order_to_slow_reader);
     suite_add_tcase(s, tc);
 
