@@ -415,7 +415,8 @@ static struct green__fd *io_begin(int fd, struct green__hub **hubp)
     struct green__fd *e = entry_get(hub, fd);
     if (!e)
         return NULL;
-    if (GREEN_UNLIKELY(!(e->flags & IO_NONBLOCK)) && entry_setup(hub, e, fd) != 0)
+    if (GREEN_UNLIKELY(!(e->flags & IO_NONBLOCK)) &&
+        entry_setup(hub, e, fd) != 0)
         return NULL;
     *hubp = hub;
     return e;

@@ -76,10 +76,12 @@ static void *pingpong_side(void *arg)
             v = (uint32_t)i;
             if (green_write_all(p->fd, &v, sizeof v) != sizeof v)
                 return NULL;
-            if (green_read(p->fd, &v, sizeof v) != sizeof v || v != (uint32_t)i + 1000)
+            if (green_read(p->fd, &v, sizeof v) != sizeof v ||
+                v != (uint32_t)i + 1000)
                 return NULL;
         } else {
-            if (green_read(p->fd, &v, sizeof v) != sizeof v || v != (uint32_t)i)
+            if (green_read(p->fd, &v, sizeof v) != sizeof v ||
+                v != (uint32_t)i)
                 return NULL;
             v += 1000;
             if (green_write_all(p->fd, &v, sizeof v) != sizeof v)
