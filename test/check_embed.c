@@ -141,7 +141,9 @@ START_TEST(app_loop_timers_and_greenlets_interleave)
                           "no app tick between steps %d and %d", s - 1, s);
         green_release(app.g[i]);
     }
-    ck_assert_msg(el >= 0.13 && el < 0.13 + test_slack(), "ran %.3f s", el);
+    /* Four 0.03 s sleeps in a row (the kick timer is libev-timed). */
+    ck_assert_msg(el >= 0.12 - 0.001 && el < 0.13 + test_slack(), "ran %.3f s",
+                  el);
     green_shutdown();
     assert_loop_clean(app.loop);
     ev_loop_destroy(app.loop);
