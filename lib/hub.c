@@ -182,6 +182,10 @@ static struct green__hub *hub_create(struct ev_loop *loop)
         ev_check_start(loop, &hub->check);
         ev_unref(loop);
     }
+    /* libev's default loop reaps every child: keep their statuses for
+       green_waitpid from the start (process.c). */
+    if (ev_is_default_loop(hub->loop))
+        green__process_watch(hub);
     tls_hub = hub;
     pthread_setspecific(hub_key, hub);
     green__segv_init();
@@ -259,7 +263,9 @@ void green__hub_free(struct green__hub *hub)
     free(hub->heap);
     green__stack_put(&hub->stacks, &hub->hubg.stack);
     green__stack_cache_drain(&hub->stacks);
-    green__ctx_destroy(&hub->hubg.ctx);
+    /* Embedded, hubg's context is the thread's own (its TSan fiber too). */
+    if (!hub->embedded)
+        green__ctx_destroy(&hub->hubg.ctx);
     if (hub->own_loop)
         ev_loop_destroy(hub->loop);
     green__segv_thread_term();
@@ -549,7 +555,11 @@ void green__deadline_clear(struct green__hub *hub, struct green *g)
         heap_up(hub, i);
         heap_down(hub, last->heap_idx);
     }
-    /* The timer may now fire early for nothing; heap_fire re-arms. */
+    /* The timer may now fire early for nothing; heap_fire re-arms.  With
+       no deadline left it must not keep the loop alive (green_run, an
+       embedding application's ev_run). */
+    if (hub->heap_len == 0)
+        ev_timer_stop(hub->loop, &hub->timer);
 }
 
 
@@ -725,11 +735,6 @@ struct ev_loop *green_hub_loop(void)
 {
     struct green__hub *hub = green__hub_get();
     return hub ? hub->loop : NULL;
-}
-
-green_hub_t *green_hub_current(void)
-{
-    return (green_hub_t *)green__hub_get();
 }
 
 int green_hub_attach(struct ev_loop *loop)
