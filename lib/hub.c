@@ -510,7 +510,11 @@ void green__deadline_clear(struct green__hub *hub, struct green *g)
         heap_up(hub, i);
         heap_down(hub, last->heap_idx);
     }
-    /* The timer may now fire early for nothing; heap_fire re-arms. */
+    /* The timer may now fire early for nothing; heap_fire re-arms.  With
+       no deadline left it must not keep the loop alive (green_run, an
+       embedding application's ev_run). */
+    if (hub->heap_len == 0)
+        ev_timer_stop(hub->loop, &hub->timer);
 }
 
 
@@ -686,11 +690,6 @@ struct ev_loop *green_hub_loop(void)
 {
     struct green__hub *hub = green__hub_get();
     return hub ? hub->loop : NULL;
-}
-
-green_hub_t *green_hub_current(void)
-{
-    return (green_hub_t *)green__hub_get();
 }
 
 int green_hub_attach(struct ev_loop *loop)
