@@ -149,6 +149,10 @@ static struct green__hub *hub_create(struct ev_loop *loop)
         ev_check_start(loop, &hub->check);
         ev_unref(loop);
     }
+    /* libev's default loop reaps every child: keep their statuses for
+       green_waitpid from the start (process.c). */
+    if (ev_is_default_loop(hub->loop))
+        green__process_watch(hub);
     tls_hub = hub;
     pthread_setspecific(hub_key, hub);
     green__segv_init();

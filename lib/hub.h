@@ -222,6 +222,10 @@ void green__start_delayed(struct green__hub *hub, struct green *g);
 /* monitor.c: start the blocked-loop monitor if GREEN_MONITOR is set. */
 void green__monitor_from_env(void);
 
+/* process.c: on libev's default loop, record children's statuses for
+   green_waitpid (best effort: retried on first use if out of memory). */
+void green__process_watch(struct green__hub *hub);
+
 /* segv.c: install the overflow handler and this thread's altstack. */
 void green__segv_init(void);
 void green__segv_thread_term(void);

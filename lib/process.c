@@ -6,14 +6,13 @@
    to the ev_child watchers of that pid; a status nobody watches for is
    gone, and a later plain waitpid() fails with ECHILD.  So, like gevent's
    os.waitpid, the hub on the default loop keeps one catch-all ev_child
-   watcher (pid 0, trace on, ev_unref'd so it never keeps the loop alive)
-   from the first green_waitpid or green_fork on: every status it sees
+   watcher (pid 0, trace on; it keeps the loop alive only while a
+   green_waitpid is parked) from the hub's creation on: every status it sees
    goes to a parked green_waitpid that wants it, or else into a
    process-wide cache that later green_waitpid calls consult first
-   (entries expire after 60 s, at most 1,024 are kept).  Children reaped
-   before the first green_waitpid/green_fork (plain fork() + exit while
-   the default loop ran) cannot be recovered: use green_fork, or call
-   green_waitpid before the child can exit.
+   (entries expire after 60 s, at most 1,024 are kept).  A plain
+   waitpid() (or system(), which calls it) in the main thread races with
+   libev and may fail with ECHILD once the hub exists: use green_waitpid.
 
    green_waitpid(pid, status, options):
    - pid > 0 or pid == -1; the process-group forms (0, < -1) are -1/EINVAL
@@ -77,9 +76,28 @@ struct pidwaiter {
 
 /* Per-hub state, on the default loop's hub only. */
 struct procstate {
-    ev_child all;               /* catch-all: pid 0, trace on, unref'd */
+    ev_child all;               /* catch-all: pid 0, trace on */
     struct green__list waiters; /* parked green_waitpid calls, FIFO */
+    size_t nwaiters;            /* length of waiters */
+    struct ev_loop *loop;
 };
+
+/* The catch-all watcher keeps the loop alive exactly while a
+   green_waitpid is parked (so the hub polls for SIGCHLD instead of
+   reporting EDEADLK), and never otherwise. */
+static void waiter_add(struct procstate *st, struct pidwaiter *w)
+{
+    green__list_push(&st->waiters, &w->node);
+    if (st->nwaiters++ == 0)
+        ev_ref(st->loop);
+}
+
+static void waiter_del(struct procstate *st, struct pidwaiter *w)
+{
+    green__list_remove(&w->node);
+    if (--st->nwaiters == 0)
+        ev_unref(st->loop);
+}
 
 /* Does a status of rpid answer waitpid(pid, options)? */
 static int wanted(pid_t pid, int options, pid_t rpid, int status)
@@ -110,7 +128,7 @@ static int hand_over(struct procstate *st, pid_t rpid, int status,
             continue;
         w->rpid = rpid;
         w->rstatus = status;
-        green__list_remove(&w->node);
+        waiter_del(st, w);
         return 1;
     }
     return 0;
@@ -183,7 +201,8 @@ static void child_cb(struct ev_loop *loop, ev_child *w, int revents)
 static void proc_term(struct green__hub *hub)
 {
     struct procstate *st = hub->mod[GREEN__MOD_PROCESS].state;
-    ev_ref(hub->loop);
+    if (st->nwaiters == 0)
+        ev_ref(hub->loop);
     ev_child_stop(hub->loop, &st->all);
     /* Parked waiters belong to greenlets being discarded; statuses not
        yet collected are dropped (no loop reaps children any more). */
@@ -199,10 +218,12 @@ static void proc_term(struct green__hub *hub)
 static void proc_fork_child(struct green__hub *hub)
 {
     struct procstate *st = hub->mod[GREEN__MOD_PROCESS].state;
-    struct green__list *n;
-    while ((n = green__list_pop(&st->waiters)) != NULL)
-        green__wake(green__container_of(n, struct pidwaiter, node)->g,
-                    ECHILD);
+    while (!green__list_empty(&st->waiters)) {
+        struct pidwaiter *w = green__container_of(st->waiters.next,
+                                                  struct pidwaiter, node);
+        waiter_del(st, w);
+        green__wake(w->g, ECHILD);
+    }
 }
 
 /* The default-loop hub's state, created (and the catch-all watcher
@@ -216,6 +237,8 @@ static struct procstate *proc_state(struct green__hub *hub)
     if (!st)
         return NULL;
     green__list_init(&st->waiters);
+    st->nwaiters = 0;
+    st->loop = hub->loop;
     ev_child_init(&st->all, child_cb, 0, 1);
     st->all.data = st;
     ev_child_start(hub->loop, &st->all);
@@ -224,6 +247,11 @@ static struct procstate *proc_state(struct green__hub *hub)
     hub->mod[GREEN__MOD_PROCESS].term = proc_term;
     hub->mod[GREEN__MOD_PROCESS].fork_child = proc_fork_child;
     return st;
+}
+
+void green__process_watch(struct green__hub *hub)
+{
+    proc_state(hub);
 }
 
 pid_t green_waitpid(pid_t pid, int *status, int options)
@@ -269,11 +297,11 @@ pid_t green_waitpid(pid_t pid, int *status, int options)
             struct pidwaiter w = {.pid = pid, .options = options,
                                   .g = hub->current};
             green__list_init(&w.node);
-            green__list_push(&st->waiters, &w.node);
+            waiter_add(st, &w);
             int err = green__park(-1, "waiting for a child");
             if (err) {
                 if (green__list_linked(&w.node))
-                    green__list_remove(&w.node);
+                    waiter_del(st, &w);
                 return green__fail(err);
             }
             if (status)
