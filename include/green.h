@@ -230,7 +230,10 @@ GREEN_EXPORT int green_close(int fd);
 GREEN_EXPORT int green_poll(struct pollfd *fds, nfds_t n, int timeout_ms);
 GREEN_EXPORT int green_select(int nfds, fd_set *r, fd_set *w, fd_set *e,
                               struct timeval *tv);
-/* getaddrinfo(3) in the threadpool; returns 0 or an EAI_* code. */
+/* getaddrinfo(3) in the threadpool (numeric addresses and services are
+   resolved inline); returns 0 or getaddrinfo's EAI_* code unchanged.
+   libgreen's own failures are EAI_SYSTEM with errno set: EINVAL (res
+   NULL), ECANCELED, ETIMEDOUT, EDEADLK, ENOMEM, EAGAIN. */
 GREEN_EXPORT int green_getaddrinfo(const char *node, const char *service,
                                    const struct addrinfo *hints,
                                    struct addrinfo **res);
@@ -246,12 +249,21 @@ GREEN_EXPORT int green_tcp_connect(const char *host, int port,
 /******************************************************************************/
 
 /* Run *result = fn(arg) in a worker thread of this hub's pool while the
-   caller waits cooperatively.  If the caller is killed it returns
-   -1/ECANCELED and the job finishes in the background.  Errors: EINVAL,
-   ECANCELED, EDEADLK, ENOMEM, EAGAIN (no thread could be created). */
+   caller waits cooperatively (result may be NULL).  Workers are created on
+   demand, have no hub and block asynchronous signals; fn must return (not
+   pthread_exit) and should not call libgreen.  If the caller is killed it
+   returns -1/ECANCELED at once (ETIMEDOUT for an expired green_timeout):
+   a job no worker took yet is withdrawn and never runs, a running one
+   finishes in the background and its result is dropped, so arg must stay
+   valid until fn returns.  green_shutdown waits for running jobs.  In a
+   green_fork child a call whose job was running fails with ECANCELED.
+   Errors: EINVAL (fn NULL), ECANCELED, ETIMEDOUT, EDEADLK (in the hub),
+   ENOMEM, EAGAIN (no thread could be created). */
 GREEN_EXPORT int green_threadpool_call(green_fn fn, void *arg, void **result);
 
-/* Set the number of worker threads of this thread's pool (default 10). */
+/* Set the maximum number of worker threads of this thread's pool
+   (default 10, like gevent's; 1 to 1024, else EINVAL).  Extra idle
+   workers exit when it shrinks. */
 GREEN_EXPORT int green_threadpool_set_size(size_t n);
 
 /******************************************************************************/
@@ -473,18 +485,52 @@ GREEN_EXPORT void green_server_free(green_server_t *s);
 struct ev_loop;
 typedef struct green_hub green_hub_t;
 
-/* Wait for signum (ev_signal); every waiter wakes. */
+/* Wait until signum arrives (ev_signal); every greenlet waiting for it
+   wakes.  A signal arriving while nobody waits is not remembered: outside
+   waits the process's own disposition applies (libgreen restores it after
+   the last waiter, including SIG_IGN and user handlers).  libev lets one
+   loop at a time watch a signal: a signal held by another thread's hub is
+   EBUSY, and SIGCHLD only works on the hub running libev's default loop
+   (the main thread's).  Errors: EINVAL (signum invalid, SIGKILL, SIGSTOP,
+   SIGSEGV, SIGBUS, SIGFPE, SIGILL; NaN), EBUSY, EAGAIN (timeout 0),
+   ETIMEDOUT, ECANCELED, EDEADLK. */
 GREEN_EXPORT int green_signal_wait(int signum, double timeout);
-/* waitpid(2), waiting cooperatively (ev_child; main thread's hub). */
+/* waitpid(2), waiting cooperatively: pid > 0 or -1 (process groups: 0 and
+   < -1 are EINVAL); options WNOHANG, WUNTRACED, WCONTINUED (WNOHANG also
+   works in the hub).  On libev's default loop (the main thread's hub)
+   libev reaps every child, so libgreen keeps each status until a
+   green_waitpid takes it (60 s at most); do not mix with plain waitpid()
+   there.  Other hubs poll waitpid(WNOHANG) (1 ms to 50 ms apart).
+   Errors: as waitpid (ECHILD), EINVAL, ECANCELED, ETIMEDOUT, EDEADLK. */
 GREEN_EXPORT pid_t green_waitpid(pid_t pid, int *status, int options);
-/* fork(2); the child gets a working, re-initialised hub and keeps every
-   greenlet (they run when the child yields to the hub). */
+/* fork(2); the child gets a re-initialised hub (ev_loop_fork) and keeps
+   every greenlet (gevent's policy): the caller continues, the others run
+   only when it yields to the hub and may be killed there.  The threadpool
+   starts new workers on demand; green_waitpid waiters for the parent's
+   children get ECHILD.  Only the calling thread exists in the child, so
+   other threads' hubs are unusable there.  A plain fork() leaves the
+   child's hub sharing kernel objects with the parent: use green_fork. */
 GREEN_EXPORT pid_t green_fork(void);
-/* Embed in a daemon that runs ev_run(loop) itself. */
+/* Embed in a daemon that runs ev_run(loop) itself: greenlets spawned from
+   its callbacks start on the next loop iteration and are resumed from
+   inside its ev_run; blocking from a plain callback is EDEADLK; the app's
+   own watchers keep firing while greenlets wait.  green_shutdown (from
+   outside every greenlet) detaches: it stops every libgreen watcher and
+   leaves the loop to the application.  Errors: EINVAL (NULL), EBUSY (this
+   thread's standalone hub has live greenlets), ENOMEM. */
 GREEN_EXPORT int green_hub_attach(struct ev_loop *loop);
 GREEN_EXPORT struct ev_loop *green_hub_loop(void);
+/* This thread's hub (created if needed), as a handle for green_hub_spawn
+   from any thread.  The handle is valid until that hub shuts down; after
+   that green_hub_spawn fails with ESRCH (keep a hub alive while other
+   threads may spawn into it: a later hub could reuse its address).
+   NULL/ENOMEM on failure. */
 GREEN_EXPORT green_hub_t *green_hub_current(void);
-/* Thread-safe: start fn(arg) as a greenlet in hub's thread. */
+/* Thread-safe, from any thread (with or without a hub of its own): start
+   fn(arg) as a greenlet in hub's thread, on its next loop iteration, each
+   request exactly once and in order per caller (from hub's own thread it
+   is green_spawn).  Requests still queued when the hub shuts down never
+   run.  Errors: EINVAL (NULL), ESRCH (hub shut down), ENOMEM. */
 GREEN_EXPORT int green_hub_spawn(green_hub_t *hub, green_fn fn, void *arg);
 /* Free this thread's hub (and every greenlet it still holds). */
 GREEN_EXPORT void green_shutdown(void);
