@@ -230,7 +230,9 @@ void green__hub_free(struct green__hub *hub)
     free(hub->heap);
     green__stack_put(&hub->stacks, &hub->hubg.stack);
     green__stack_cache_drain(&hub->stacks);
-    green__ctx_destroy(&hub->hubg.ctx);
+    /* Embedded, hubg's context is the thread's own (its TSan fiber too). */
+    if (!hub->embedded)
+        green__ctx_destroy(&hub->hubg.ctx);
     if (hub->own_loop)
         ev_loop_destroy(hub->loop);
     green__segv_thread_term();

@@ -3,6 +3,7 @@
    alone, one loop per signal. */
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "testutil.h"
@@ -272,7 +273,7 @@ struct thread_wait {
     int signum;
     double timeout;
     int rc, err;
-    volatile int started;
+    atomic_int started;
 };
 
 static void *thread_waiter(void *a)
@@ -280,7 +281,7 @@ static void *thread_waiter(void *a)
     struct thread_wait *t = a;
     green_t *tick = green_spawn(noop, NULL); /* creates this thread's hub */
     green_release(tick);
-    t->started = 1;
+    atomic_store(&t->started, 1);
     errno = 0;
     t->rc = green_signal_wait(t->signum, t->timeout);
     t->err = errno;
@@ -294,7 +295,7 @@ START_TEST(signal_held_by_another_threads_hub_is_ebusy)
     struct thread_wait t = {SIGUSR2, 0.5, 9, 0, 0};
     pthread_t th;
     ck_assert_int_eq(pthread_create(&th, NULL, thread_waiter, &t), 0);
-    while (!t.started)
+    while (!atomic_load(&t.started))
         usleep(1000);
     usleep(50000);
     GREEN_ASSERT_ERRNO(green_signal_wait(SIGUSR2, 0.01), EBUSY);
@@ -315,7 +316,7 @@ START_TEST(non_main_thread_hub_receives_signal)
     struct thread_wait t = {SIGUSR1, 5, 9, 0, 0};
     pthread_t th;
     ck_assert_int_eq(pthread_create(&th, NULL, thread_waiter, &t), 0);
-    while (!t.started)
+    while (!atomic_load(&t.started))
         usleep(1000);
     usleep(50000);
     ck_assert_int_eq(kill(getpid(), SIGUSR1), 0);

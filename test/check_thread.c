@@ -176,7 +176,8 @@ START_TEST(ten_thousand_spawns_from_three_threads_each_once)
     ck_assert_int_eq(wrong_thread, 0);
     ck_assert_int_eq(out_of_order, 0);
     /* The senders did not get hubs (no threads of theirs remain). */
-    ck_assert_int_eq(thread_count(), threads_before);
+    if (!GREEN_TEST_SANITIZED) /* TSan adds a thread of its own */
+        ck_assert_int_eq(thread_count(), threads_before);
     alarm(0);
 }
 END_TEST
@@ -425,7 +426,8 @@ START_TEST(thread_exit_frees_hub_and_joins_workers)
     ck_assert_int_eq(pthread_create(&th, NULL, exit_without_shutdown, NULL),
                      0);
     ck_assert_int_eq(pthread_join(th, NULL), 0);
-    ck_assert_int_eq(thread_count(), before);
+    if (!GREEN_TEST_SANITIZED) /* TSan adds a thread of its own */
+        ck_assert_int_eq(thread_count(), before);
     alarm(0);
 }
 END_TEST
