@@ -3,7 +3,6 @@
    alone, one loop per signal. */
 #include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdint.h>
 
 #include "testutil.h"
@@ -273,7 +272,6 @@ struct thread_wait {
     int signum;
     double timeout;
     int rc, err;
-    atomic_int started;
 };
 
 static void *thread_waiter(void *a)
@@ -281,7 +279,6 @@ static void *thread_waiter(void *a)
     struct thread_wait *t = a;
     green_t *tick = green_spawn(noop, NULL); /* creates this thread's hub */
     green_release(tick);
-    atomic_store(&t->started, 1);
     errno = 0;
     t->rc = green_signal_wait(t->signum, t->timeout);
     t->err = errno;
@@ -292,12 +289,12 @@ static void *thread_waiter(void *a)
 START_TEST(signal_held_by_another_threads_hub_is_ebusy)
 {
     alarm(20);
-    struct thread_wait t = {SIGUSR2, 0.5, 9, 0, 0};
+    struct thread_wait t = {SIGUSR2, 0.5, 9, 0};
     pthread_t th;
     ck_assert_int_eq(pthread_create(&th, NULL, thread_waiter, &t), 0);
-    while (!atomic_load(&t.started))
+    /* Its watcher is started once libev's handler is installed. */
+    while (handler_of(SIGUSR2) == SIG_DFL)
         usleep(1000);
-    usleep(50000);
     GREEN_ASSERT_ERRNO(green_signal_wait(SIGUSR2, 0.01), EBUSY);
     /* A different signal is free. */
     GREEN_ASSERT_ERRNO(green_signal_wait(SIGUSR1, 0.01), ETIMEDOUT);
@@ -313,12 +310,11 @@ END_TEST
 START_TEST(non_main_thread_hub_receives_signal)
 {
     alarm(20);
-    struct thread_wait t = {SIGUSR1, 5, 9, 0, 0};
+    struct thread_wait t = {SIGUSR1, 5, 9, 0};
     pthread_t th;
     ck_assert_int_eq(pthread_create(&th, NULL, thread_waiter, &t), 0);
-    while (!atomic_load(&t.started))
+    while (handler_of(SIGUSR1) == SIG_DFL)
         usleep(1000);
-    usleep(50000);
     ck_assert_int_eq(kill(getpid(), SIGUSR1), 0);
     ck_assert_int_eq(pthread_join(th, NULL), 0);
     ck_assert_int_eq(t.rc, 0);
@@ -329,7 +325,7 @@ END_TEST
 START_TEST(sigchld_only_on_the_default_loop)
 {
     alarm(20);
-    struct thread_wait t = {SIGCHLD, 0.01, 9, 0, 0};
+    struct thread_wait t = {SIGCHLD, 0.01, 9, 0};
     pthread_t th;
     ck_assert_int_eq(pthread_create(&th, NULL, thread_waiter, &t), 0);
     ck_assert_int_eq(pthread_join(th, NULL), 0);
