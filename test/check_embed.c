@@ -2,6 +2,7 @@
    runs with its own ev_run and its own watchers; green_shutdown leaves the
    loop with no libgreen watcher. */
 #include <ev.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/wait.h>
@@ -338,6 +339,60 @@ START_TEST(waitpid_in_embedded_default_loop)
 }
 END_TEST
 
+/* Another thread spawns into the embedded hub: each request runs once,
+   in the application's thread, from inside its ev_run. */
+static int remote_ran, remote_wrong_thread;
+static pthread_t app_thread;
+
+static void *remote_fn(void *a)
+{
+    (void)a;
+    remote_ran++;
+    remote_wrong_thread += !pthread_equal(pthread_self(), app_thread);
+    return NULL;
+}
+
+static void *remote_spawner(void *hub)
+{
+    for (int i = 0; i < 100; i++)
+        if (green_hub_spawn(hub, remote_fn, NULL) != 0)
+            return (void *)1;
+    return NULL;
+}
+
+static void until_100_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)revents;
+    if (remote_ran >= 100)
+        ev_timer_stop(loop, w);
+}
+
+START_TEST(cross_thread_spawn_into_embedded_hub)
+{
+    alarm(20);
+    app_thread = pthread_self();
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    ck_assert_int_eq(green_hub_attach(loop), 0);
+    green_hub_t *hub = green_hub_current();
+    ck_assert_ptr_nonnull(hub);
+    ev_timer t; /* the app keeps its loop alive until all arrived */
+    ev_timer_init(&t, until_100_cb, 0.005, 0.005);
+    ev_timer_start(loop, &t);
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, remote_spawner, hub), 0);
+    ev_run(loop, 0);
+    void *rc = NULL;
+    ck_assert_int_eq(pthread_join(th, &rc), 0);
+    ck_assert_ptr_null(rc);
+    ck_assert_int_eq(remote_ran, 100);
+    ck_assert_int_eq(remote_wrong_thread, 0);
+    green_shutdown();
+    assert_loop_clean(loop);
+    ev_loop_destroy(loop);
+    alarm(0);
+}
+END_TEST
+
 START_TEST(attach_errors)
 {
     GREEN_ASSERT_ERRNO(green_hub_attach(NULL), EINVAL);
@@ -373,6 +428,7 @@ static Suite *embed_suite(void)
     tcase_add_test(tc, app_ev_run_stays_alive_for_threadpool_job);
     tcase_add_test(tc, signal_wait_in_embedded_hub);
     tcase_add_test(tc, waitpid_in_embedded_default_loop);
+    tcase_add_test(tc, cross_thread_spawn_into_embedded_hub);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("detach");
