@@ -325,13 +325,12 @@ static const char *const wait_what[2] = {"waiting to read",
 static int park_fd(struct green__hub *hub, int fd, int dir, double timeout)
 {
     struct green__io_waiter iw;
-    int err = green__can_block(timeout);
-    if (err)
-        return err;
+    /* Arm first: green__park makes the kill/timeout/context checks, and
+       when they fail the disarm below undoes the arming. */
     if (green__io_arm(hub, fd, dir, &iw) != 0)
         return errno;
     hub->current->wait_fd = fd;
-    err = green__park(timeout, wait_what[dir]);
+    int err = green__park(timeout, wait_what[dir]);
     hub->current->wait_fd = -1;
     green__io_disarm(hub, &iw);
     return err;

@@ -78,20 +78,24 @@ static void *echo_client(void *arg)
 
 START_TEST(echo_1000_concurrent_clients_every_byte_checked)
 {
-    enum { N = 1000 };
-    ck_assert_msg(test_want_fds(2 * N + 100), "need %d fds", 2 * N + 100);
+    enum { MAX = 1000 };
+    /* Scale is the point here; under Valgrind a tenth still checks
+       every byte. */
+    int N = test_light() ? MAX / 10 : MAX;
+    ck_assert_msg(test_want_fds(2 * (rlim_t)N + 100), "need %d fds",
+                  2 * N + 100);
     alarm(60);
     green_server_t *s = start_server("127.0.0.1:0", echo_handler, NULL);
     int port = green_server_port(s);
     ck_assert_int_gt(port, 0);
-    static struct client cs[N];
-    static green_t *gs[N];
+    static struct client cs[MAX];
+    static green_t *gs[MAX];
     for (int i = 0; i < N; i++) {
         cs[i] = (struct client){port, i, 0};
         gs[i] = green_spawn(echo_client, &cs[i]);
         ck_assert_ptr_nonnull(gs[i]);
     }
-    ck_assert_int_eq(green_joinall(gs, N, 50), 0);
+    ck_assert_int_eq(green_joinall(gs, (size_t)N, 50), 0);
     int ok = 0;
     for (int i = 0; i < N; i++) {
         ok += cs[i].ok;
@@ -465,6 +469,9 @@ static int emfile_child(void)
 
 START_TEST(emfile_backs_off_and_keeps_serving)
 {
+    /* Valgrind keeps fds of its own and refuses a lowered limit. */
+    if (test_light())
+        return;
     alarm(30);
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);

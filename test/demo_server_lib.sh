@@ -7,7 +7,7 @@ DEMO_OUT=$(mktemp)
 stop_demo() {
     if [ -n "$DEMO_PID" ]; then
         kill "$DEMO_PID" 2>/dev/null
-        wait "$DEMO_PID" 2>/dev/null
+        wait "$DEMO_PID" 2>/dev/null || true
     fi
     rm -f "$DEMO_OUT"
 }
