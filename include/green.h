@@ -192,16 +192,21 @@ GREEN_EXPORT void green_timeout_cancel(green_timeout_t *t);
 /*  Cooperative I/O                                                           */
 /******************************************************************************/
 
-/* Wait until fd is readable / writable.  Errors: EBADF (fd invalid or
-   green_close()d while waiting), ETIMEDOUT, ECANCELED, EAGAIN (timeout 0),
-   EDEADLK, EINVAL (NaN). */
+/* Wait until fd is readable / writable (timeout 0: report readiness now
+   without waiting).  Several greenlets may wait on one fd; all wake.
+   Errors: EBADF (fd invalid or green_close()d while waiting), ETIMEDOUT,
+   ECANCELED, EAGAIN (timeout 0 and not ready), EDEADLK, EINVAL (NaN). */
 GREEN_EXPORT int green_wait_read(int fd, double timeout);
 GREEN_EXPORT int green_wait_write(int fd, double timeout);
 
 /* The libc calls, waiting cooperatively instead of blocking.  Any fd
    works: it is put in O_NONBLOCK on first use.  Results and errno are the
    libc call's, plus the blocking errors above; EAGAIN never reaches the
-   caller.  Socket writes use MSG_NOSIGNAL (EPIPE, never SIGPIPE). */
+   caller (except recv* / send* with MSG_DONTWAIT, which asks for it).
+   Socket writes use MSG_NOSIGNAL (EPIPE, never SIGPIPE); writes to a
+   pipe or FIFO block SIGPIPE in the calling thread for the call and
+   consume the one they raised, so they fail with EPIPE too, and the
+   process's dispositions are never changed. */
 GREEN_EXPORT ssize_t green_read(int fd, void *buf, size_t n);
 GREEN_EXPORT ssize_t green_write(int fd, const void *buf, size_t n);
 /* Write all n bytes (loops over short writes); returns n or -1. */
@@ -224,9 +229,20 @@ GREEN_EXPORT int green_accept(int fd, struct sockaddr *addr, socklen_t *len);
 /* Completes or fails as a blocking connect would (e.g. ECONNREFUSED). */
 GREEN_EXPORT int green_connect(int fd, const struct sockaddr *addr,
                                socklen_t len);
-/* Wake every greenlet waiting on fd with -1/EBADF, then close it. */
+/* Wake every greenlet waiting on fd with -1/EBADF, then close it (and
+   forget libgreen's state for the number, so a new fd that reuses it
+   starts fresh).  Close fds used with green_* through green_close (or
+   the patch library): after a plain close(2) libgreen may still believe
+   a reused number is registered and non-blocking.  Errors: close(2)'s. */
 GREEN_EXPORT int green_close(int fd);
-/* poll(2) and select(2), waiting cooperatively. */
+/* poll(2) and select(2), waiting cooperatively: the kernel computes the
+   results (revents, the modified fd_sets, the count; select updates *tv
+   to the time left, as on Linux), so they match libc.  No fds with a
+   timeout is a sleep.  An fd another greenlet green_close()s shows as
+   POLLNVAL (select: EBADF).  POLLPRI alone is re-checked every 10 ms,
+   and an fd with events 0 does not wake the caller by itself.  Errors:
+   the libc call's, plus ECANCELED, ETIMEDOUT (a green_timeout), EDEADLK,
+   ENOMEM. */
 GREEN_EXPORT int green_poll(struct pollfd *fds, nfds_t n, int timeout_ms);
 GREEN_EXPORT int green_select(int nfds, fd_set *r, fd_set *w, fd_set *e,
                               struct timeval *tv);
@@ -237,10 +253,19 @@ GREEN_EXPORT int green_select(int nfds, fd_set *r, fd_set *w, fd_set *e,
 GREEN_EXPORT int green_getaddrinfo(const char *node, const char *service,
                                    const struct addrinfo *hints,
                                    struct addrinfo **res);
-/* A listening TCP socket (IPv4 or IPv6; NULL host: all interfaces; port 0
-   picks one; SO_REUSEADDR).  Returns the fd or -1. */
+/* A listening TCP socket (IPv4 or IPv6; NULL, "" or "*" host: all
+   interfaces, dual-stack when the host has IPv6; port 0 picks one;
+   SO_REUSEADDR; backlog <= 0 means SOMAXCONN), non-blocking and
+   close-on-exec.  host is a numeric address or a name; names are
+   resolved with a blocking getaddrinfo (use green_getaddrinfo for
+   remote names).  Returns the fd or -1: EINVAL (port outside 0..65535),
+   ENOENT (host not found), or bind(2)/listen(2)'s errors. */
 GREEN_EXPORT int green_tcp_listen(const char *host, int port, int backlog);
-/* A connected TCP socket, or -1 (ETIMEDOUT, ECONNREFUSED, ...). */
+/* A connected TCP socket (non-blocking, close-on-exec), trying each
+   address of host in turn within one overall timeout (NULL host:
+   loopback).  Returns the fd or -1: ECONNREFUSED and connect(2)'s other
+   errors, ETIMEDOUT, ECANCELED, EAGAIN (timeout 0), EDEADLK, EINVAL
+   (port, NaN), ENOENT (host not found). */
 GREEN_EXPORT int green_tcp_connect(const char *host, int port,
                                    double timeout);
 
@@ -463,19 +488,38 @@ GREEN_EXPORT void green_pool_free(green_pool_t *p);
 
 typedef struct green_server green_server_t;
 
-/* address: "127.0.0.1:8080", "[::1]:0", "unix:/path".  One greenlet per
-   connection runs handler(fd, arg); fd is closed when it returns. */
+/* address: "127.0.0.1:8080", "[::1]:0", ":8080" (all interfaces),
+   "localhost:0", "unix:/path".  The socket is bound and listening when
+   this returns (so green_server_port works at once); nothing is
+   accepted before green_server_start.  One greenlet per connection runs
+   handler(fd, arg); fd (non-blocking, close-on-exec) is closed when the
+   handler returns, fails or is killed: the handler must not close it.
+   Errors: EINVAL (NULL, bad address), ENOENT, ENOMEM, bind's errors. */
 GREEN_EXPORT green_server_t *green_server_new(const char *address,
                                               void (*handler)(int fd,
                                                               void *arg),
                                               void *arg);
-/* Hold accept while `max` handlers run (0: no limit). */
+/* Hold accept while `max` handlers run (0: no limit); new connections
+   wait in the kernel's backlog meanwhile.  Errors: EINVAL, EXDEV. */
 GREEN_EXPORT int green_server_set_max_connections(green_server_t *s,
                                                   size_t max);
+/* Start accepting in a greenlet of this hub and return (again: no-op).
+   When accept runs out of fds (EMFILE, ENFILE) or memory, the acceptor
+   backs off (10 ms doubling to 0.5 s) and keeps serving.  Errors:
+   EINVAL (NULL, stopped), EXDEV, ENOMEM. */
 GREEN_EXPORT int green_server_start(green_server_t *s);
+/* Start, then wait until green_server_stop; returns 0 then.  If the
+   caller is killed, the server is stopped (handlers killed) and it
+   returns -1/ECANCELED. */
 GREEN_EXPORT int green_server_serve_forever(green_server_t *s);
+/* Stop accepting and close the listening socket (a unix socket's file
+   is removed), wait up to timeout for running handlers, then kill the
+   rest (and wait up to 1 s for them).  Stopped already: 0.  Errors:
+   EINVAL (NULL, NaN), EXDEV. */
 GREEN_EXPORT int green_server_stop(green_server_t *s, double timeout);
+/* The bound TCP port (0 for a unix socket), or -1/EINVAL. */
 GREEN_EXPORT int green_server_port(const green_server_t *s);
+/* Stop (timeout 0) if needed, and free; NULL is a no-op. */
 GREEN_EXPORT void green_server_free(green_server_t *s);
 
 /******************************************************************************/

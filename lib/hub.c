@@ -3,12 +3,15 @@
 
    Scheduling in one paragraph: runnable greenlets sit in a FIFO.  A
    greenlet that yields or parks switches straight to the head of that
-   FIFO (one swapcontext, no hub in between) for up to GREEN__BATCH
-   switches; then, or when the FIFO is empty, it switches to the hub,
+   FIFO (one swapcontext, no hub in between).  A round runs every
+   greenlet that was runnable when it began (all that the last poll
+   woke, however many) plus up to GREEN__BATCH made runnable during it;
+   then, or when the FIFO is empty, the greenlet switches to the hub,
    which polls libev (without blocking if anything is runnable), turns
-   fired watchers into runnable greenlets and dispatches again.  So a
-   yield storm cannot starve timers or I/O, and a quiet program sleeps in
-   epoll_wait. */
+   fired watchers into runnable greenlets and starts the next round.  So
+   a yield storm cannot starve timers or I/O, a quiet program sleeps in
+   epoll_wait, and woken greenlets never wait behind a poll that would
+   only report their still-unread fds again. */
 #include "hub.h"
 
 #include <errno.h>
@@ -296,18 +299,29 @@ static void switch_to(struct green__hub *hub, struct green *to)
     errno = from->saved_errno;
 }
 
+/* The next greenlet of this round, or NULL when the hub should poll:
+   greenlets runnable when the round began always run; later ones use
+   the round's budget of GREEN__BATCH. */
+static struct green *runq_next(struct green__hub *hub)
+{
+    struct green__list *n = hub->runq.next;
+    if (n == &hub->runq)
+        return NULL;
+    struct green *g = green__container_of(n, struct green, node);
+    if (g->run_seq >= hub->round_end) {
+        if (hub->budget <= 0)
+            return NULL;
+        hub->budget--;
+    }
+    green__list_remove(n);
+    return g;
+}
+
 void green__schedule(struct green__hub *hub)
 {
-    struct green *next = NULL;
-    if (hub->budget > 0) {
-        struct green__list *n = green__list_pop(&hub->runq);
-        if (n) {
-            hub->budget--;
-            next = green__container_of(n, struct green, node);
-        }
-    }
-    /* Empty queue or batch used up: the hub polls libev, then
-       dispatches the queue again. */
+    struct green *next = runq_next(hub);
+    /* Empty queue or round over: the hub polls libev, then dispatches
+       the queue again. */
     switch_to(hub, next ? next : &hub->hubg);
 }
 
@@ -316,13 +330,8 @@ _Noreturn void green__exit_current(struct green__hub *hub)
     struct green *g = hub->current;
     struct green *next = NULL;
     /* Link callbacks run in the hub, so go there when some are due. */
-    if (green__list_empty(&hub->linkq) && hub->budget > 0) {
-        struct green__list *n = green__list_pop(&hub->runq);
-        if (n) {
-            hub->budget--;
-            next = green__container_of(n, struct green, node);
-        }
-    }
+    if (green__list_empty(&hub->linkq))
+        next = runq_next(hub);
     if (!next)
         next = &hub->hubg;
     /* Our stack is released by whoever runs next (after_switch). */
@@ -342,6 +351,7 @@ void green__hub_kick(struct green__hub *hub)
 void green__make_runnable(struct green__hub *hub, struct green *g)
 {
     g->state = GREEN__RUNNABLE;
+    g->run_seq = hub->run_seq++;
     green__list_push(&hub->runq, &g->node);
     if (hub->embedded)
         green__hub_kick(hub);
@@ -356,21 +366,20 @@ int green__wake(struct green *g, int err)
     return 1;
 }
 
-/* Run link callbacks and runnable greenlets until the queue is empty or
-   a batch is used up.  Runs in the hub context only. */
+/* Run link callbacks and one round of runnable greenlets (see the top
+   comment).  Runs in the hub context only. */
 static void dispatch(struct green__hub *hub)
 {
     after_switch(hub);
+    hub->round_end = hub->run_seq;
+    hub->budget = GREEN__BATCH;
     for (;;) {
         if (!green__list_empty(&hub->linkq))
             green__run_links(hub);
-        struct green__list *n = green__list_pop(&hub->runq);
-        if (!n)
+        struct green *g = runq_next(hub);
+        if (!g)
             break;
-        hub->budget = GREEN__BATCH;
-        switch_to(hub, green__container_of(n, struct green, node));
-        if (hub->budget <= 0)
-            break;
+        switch_to(hub, g);
     }
 }
 

@@ -92,6 +92,7 @@ struct green {
                                    shutdown can unlink it */
     const char *wait_what;      /* for green_dump: "sleeping", ... */
     int wait_fd;                /* for green_dump, -1 if none */
+    uint64_t run_seq;           /* when it became runnable (rounds) */
 };
 
 /* Per-module state that later features hang off the hub; each module's
@@ -127,7 +128,10 @@ struct green__hub {
     struct green__list linkq;   /* DONE greenlets with links to run */
     struct green *zombie;       /* finished greenlet whose stack is
                                    released after the next switch */
-    int budget;                 /* direct switches left before polling */
+    int budget;                 /* switches to greenlets made runnable
+                                   during this round left before polling */
+    uint64_t run_seq;           /* next green.run_seq */
+    uint64_t round_end;         /* run_seq when this round began */
     size_t alive;               /* started and not DONE */
     int main_in_run;            /* main is parked in green_run */
     int in_link;                /* running link callbacks */
