@@ -583,9 +583,24 @@ GREEN_EXPORT void green_shutdown(void);
 /*  Patching (libgreen-patch)                                                 */
 /******************************************************************************/
 
-/* Make blocking libc calls from greenlets cooperative (needs
-   -lgreen-patch or LD_PRELOAD=libgreen-patch.so; ENOSYS without it). */
+/* These two live in libgreen-patch, not libgreen: link with
+   -lgreen-patch (pkg-config libgreen-patch), or load libgreen-patch.so
+   with LD_PRELOAD (a program that does not reference them can set
+   GREEN_PATCH_ALL=1 in the environment instead).  The library
+   interposes the blocking libc calls (read, write, recv*, send*, accept,
+   connect, poll, select, sleep, usleep, nanosleep, getaddrinfo, close,
+   fcntl, ...) and is inert until green_patch_all().  After it, such a
+   call made by a greenlet waits cooperatively, with the blocking errors
+   above (ETIMEDOUT from an enclosing green_timeout, ECANCELED when
+   killed, EBADF when the fd is closed); made outside any greenlet, by
+   the hub or a callback, or in a thread without a hub, it is the libc
+   call.  A socket or pipe the caller left blocking still behaves as
+   blocking (never a surprise EAGAIN; SO_RCVTIMEO/SO_SNDTIMEO honoured);
+   one the caller made non-blocking keeps its EAGAIN, and fcntl(F_GETFL)
+   shows the caller's own O_NONBLOCK.  Returns 0, or -1/ENOTSUP if
+   libgreen and libgreen-patch come from different builds.  Idempotent. */
 GREEN_EXPORT int green_patch_all(void);
+/* 1 once green_patch_all() succeeded, else 0. */
 GREEN_EXPORT int green_patch_active(void);
 
 /******************************************************************************/
