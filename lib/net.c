@@ -2,10 +2,10 @@
 
    Name resolution: numeric addresses are parsed with
    getaddrinfo(AI_NUMERICHOST), which never blocks.  Anything else
-   ("localhost", names from /etc/hosts or DNS) falls back to a plain
-   getaddrinfo, which blocks the thread for the lookup; callers that
-   resolve remote names from many greenlets should use
-   green_getaddrinfo (threadpool) and connect to the numeric result. */
+   ("localhost", names from /etc/hosts or DNS) is looked up with
+   green_getaddrinfo in the hub's threadpool while the greenlet waits;
+   from the hub itself (where nothing may block cooperatively) it falls
+   back to a plain getaddrinfo. */
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -51,9 +51,13 @@ int green__resolve(const char *host, int port, int passive,
                      (passive ? AI_PASSIVE : 0);
     int rc = getaddrinfo(host, serv, &hints, res);
     if (rc == EAI_NONAME && host) {
-        /* Not numeric: a real lookup (blocking; see the top comment). */
+        /* Not numeric: a real lookup, in the threadpool when we can
+           wait for it cooperatively (see the top comment). */
         hints.ai_flags &= ~AI_NUMERICHOST;
-        rc = getaddrinfo(host, serv, &hints, res);
+        if (green__can_block(-1) == 0)
+            rc = green_getaddrinfo(host, serv, &hints, res);
+        else
+            rc = getaddrinfo(host, serv, &hints, res);
     }
     return rc ? green__fail(gai_errno(rc)) : 0;
 }

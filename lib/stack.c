@@ -28,11 +28,20 @@ static int guard_mode;
 static size_t page_size;
 static size_t default_size;
 
+/* These process-wide settings are computed on first use by whichever
+   thread gets there; every thread computes the same value, so relaxed
+   atomics (plain moves) make the race benign and TSan-clean. */
+#define LOAD(v) __atomic_load_n(&(v), __ATOMIC_RELAXED)
+#define STORE(v, x) __atomic_store_n(&(v), (x), __ATOMIC_RELAXED)
+
 size_t green__page_size(void)
 {
-    if (GREEN_UNLIKELY(page_size == 0))
-        page_size = (size_t)sysconf(_SC_PAGESIZE);
-    return page_size;
+    size_t p = LOAD(page_size);
+    if (GREEN_UNLIKELY(p == 0)) {
+        p = (size_t)sysconf(_SC_PAGESIZE);
+        STORE(page_size, p);
+    }
+    return p;
 }
 
 size_t green__stack_round(size_t size)
@@ -76,34 +85,39 @@ static size_t parse_env_size(const char *s)
 
 size_t green__stack_default(void)
 {
-    if (GREEN_UNLIKELY(default_size == 0)) {
+    size_t d = LOAD(default_size);
+    if (GREEN_UNLIKELY(d == 0)) {
         size_t env = parse_env_size(getenv("GREEN_STACK_SIZE"));
-        default_size = env ? env : GREEN__STACK_DEFAULT;
+        d = env ? env : GREEN__STACK_DEFAULT;
+        STORE(default_size, d);
     }
-    return default_size;
+    return d;
 }
 
-static void choose_guard_mode(void)
+static int current_guard_mode(void)
 {
-    const char *force = getenv("GREEN_STACK_GUARD");
-    guard_mode = (force && strcmp(force, "mprotect") == 0) ? 2 : 1;
+    int m = LOAD(guard_mode);
+    if (!m) {
+        const char *force = getenv("GREEN_STACK_GUARD");
+        m = (force && strcmp(force, "mprotect") == 0) ? 2 : 1;
+        STORE(guard_mode, m);
+    }
+    return m;
 }
 
 const char *green__stack_guard_kind(void)
 {
-    if (!guard_mode)
-        choose_guard_mode();
-    return guard_mode == 1 ? "madvise" : "mprotect";
+    return current_guard_mode() == 1 ? "madvise" : "mprotect";
 }
 
 static int install_guard(void *lo)
 {
     size_t page = green__page_size();
-    if (guard_mode == 1) {
+    if (current_guard_mode() == 1) {
         if (madvise(lo, page, MADV_GUARD_INSTALL) == 0)
             return 0;
         /* Older kernel: EINVAL.  Fall back for good. */
-        guard_mode = 2;
+        STORE(guard_mode, 2);
     }
     return mprotect(lo, page, PROT_NONE);
 }
@@ -118,8 +132,6 @@ static int stack_map(size_t size, struct green__stack *s)
         errno = ENOMEM;
         return -1;
     }
-    if (!guard_mode)
-        choose_guard_mode();
     if (install_guard(map) != 0) {
         /* mprotect fails with ENOMEM at vm.max_map_count. */
         munmap(map, total);
@@ -189,5 +201,5 @@ int green__stack_in_guard(const struct green__stack *s, const void *addr)
 {
     const char *g = s->map;
     return g && (const char *)addr >= g &&
-           (const char *)addr < g + page_size;
+           (const char *)addr < g + LOAD(page_size);
 }
