@@ -37,14 +37,6 @@ struct result_waiter {
     int err;
 };
 
-/* 0 if obj (owned by `owner`) may be used from this thread, else errno. */
-static int owner_check(const void *obj, const struct green__hub *owner)
-{
-    if (!obj)
-        return EINVAL;
-    return green__hub_peek() == owner ? 0 : EXDEV;
-}
-
 /******************************************************************************/
 /*  Event                                                                     */
 /******************************************************************************/
@@ -66,7 +58,7 @@ green_event_t *green_event_new(void)
 
 int green_event_set(green_event_t *e)
 {
-    int err = owner_check(e, e ? e->hub : NULL);
+    int err = green__owner_check(e, e ? e->hub : NULL);
     if (err)
         return green__fail(err);
     if (!e->set) {
@@ -79,7 +71,7 @@ int green_event_set(green_event_t *e)
 
 int green_event_clear(green_event_t *e)
 {
-    int err = owner_check(e, e ? e->hub : NULL);
+    int err = green__owner_check(e, e ? e->hub : NULL);
     if (err)
         return green__fail(err);
     /* Waiters already woken by a set still return 0. */
@@ -94,7 +86,7 @@ int green_event_is_set(const green_event_t *e)
 
 int green_event_wait(green_event_t *e, double timeout)
 {
-    int err = owner_check(e, e ? e->hub : NULL);
+    int err = green__owner_check(e, e ? e->hub : NULL);
     if (!err)
         err = green__timeout_valid(timeout);
     if (err)
@@ -139,7 +131,7 @@ green_result_t *green_result_new(void)
 /* Store the outcome and hand it to every getter, in wait order. */
 static int result_complete(green_result_t *r, void *value, int err)
 {
-    int e = owner_check(r, r ? r->hub : NULL);
+    int e = green__owner_check(r, r ? r->hub : NULL);
     if (e)
         return green__fail(e);
     if (r->ready)
@@ -190,7 +182,7 @@ static int result_deliver(void *value, int err, void **out)
 
 int green_result_get(green_result_t *r, double timeout, void **value)
 {
-    int err = owner_check(r, r ? r->hub : NULL);
+    int err = green__owner_check(r, r ? r->hub : NULL);
     if (!err)
         err = green__timeout_valid(timeout);
     if (err)

@@ -206,6 +206,16 @@ static inline int green__fail(int err)
     return -1;
 }
 
+/* 0 if obj (owned by the hub `owner`) may be used from this thread,
+   EINVAL for NULL, EXDEV from another thread. */
+static inline int green__owner_check(const void *obj,
+                                     const struct green__hub *owner)
+{
+    if (!obj)
+        return EINVAL;
+    return green__hub_peek() == owner ? 0 : EXDEV;
+}
+
 /* Validate a timeout argument: 0 or EINVAL for NaN. */
 static inline int green__timeout_valid(double t)
 {

@@ -89,13 +89,6 @@ struct imap_waiter {
     int err;
 };
 
-static int owner_check(const void *obj, const struct green__hub *owner)
-{
-    if (!obj)
-        return EINVAL;
-    return green__hub_peek() == owner ? 0 : EXDEV;
-}
-
 /******************************************************************************/
 /*  Pool bookkeeping                                                          */
 /******************************************************************************/
@@ -204,7 +197,7 @@ static int pool_has_current(const green_pool_t *p)
 
 green_t *green_pool_spawn(green_pool_t *p, green_fn fn, void *arg)
 {
-    int err = owner_check(p, p ? p->hub : NULL);
+    int err = green__owner_check(p, p ? p->hub : NULL);
     if (!err && !fn)
         err = EINVAL;
     if (!err && p->dead)
@@ -243,7 +236,7 @@ green_t *green_pool_spawn(green_pool_t *p, green_fn fn, void *arg)
 
 int green_pool_join(green_pool_t *p, double timeout)
 {
-    int err = owner_check(p, p ? p->hub : NULL);
+    int err = green__owner_check(p, p ? p->hub : NULL);
     if (!err)
         err = green__timeout_valid(timeout);
     if (err)
@@ -259,7 +252,7 @@ int green_pool_join(green_pool_t *p, double timeout)
 
 int green_pool_kill(green_pool_t *p, double timeout)
 {
-    int err = owner_check(p, p ? p->hub : NULL);
+    int err = green__owner_check(p, p ? p->hub : NULL);
     if (!err)
         err = green__timeout_valid(timeout);
     if (err)
@@ -415,7 +408,7 @@ static void *imap_feed(void *arg)
 static green_imap_t *imap_new(green_pool_t *p, green_fn fn,
                               void *const *args, size_t n, int ordered)
 {
-    int err = owner_check(p, p ? p->hub : NULL);
+    int err = green__owner_check(p, p ? p->hub : NULL);
     if (!err && (!fn || (!args && n)))
         err = EINVAL;
     if (!err && p->dead)
@@ -491,7 +484,7 @@ static int imap_result(void *value, int err, void **result)
 
 int green_imap_next(green_imap_t *it, void **result)
 {
-    int err = owner_check(it, it ? it->hub : NULL);
+    int err = green__owner_check(it, it ? it->hub : NULL);
     if (err)
         return green__fail(err);
     void *value;
@@ -556,7 +549,7 @@ void green_imap_free(green_imap_t *it)
 int green_pool_map(green_pool_t *p, green_fn fn, void *const *args,
                    void **results, size_t n)
 {
-    int err = owner_check(p, p ? p->hub : NULL);
+    int err = green__owner_check(p, p ? p->hub : NULL);
     if (!err && (!fn || ((!args || !results) && n)))
         err = EINVAL;
     if (err)

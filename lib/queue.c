@@ -39,13 +39,6 @@ struct green_queue {
     struct green__waitq joiners;   /* green_queue_join */
 };
 
-static int owner_check(const void *obj, const struct green__hub *owner)
-{
-    if (!obj)
-        return EINVAL;
-    return green__hub_peek() == owner ? 0 : EXDEV;
-}
-
 static green_queue_t *queue_alloc(size_t capacity, int channel)
 {
     struct green__hub *hub = green__hub_get();
@@ -134,7 +127,7 @@ static void *ring_pop(green_queue_t *q)
 
 int green_queue_put(green_queue_t *q, void *item, double timeout)
 {
-    int err = owner_check(q, q ? q->hub : NULL);
+    int err = green__owner_check(q, q ? q->hub : NULL);
     if (!err)
         err = green__timeout_valid(timeout);
     if (err)
@@ -167,7 +160,7 @@ int green_queue_put(green_queue_t *q, void *item, double timeout)
 
 int green_queue_get(green_queue_t *q, void **item, double timeout)
 {
-    int err = owner_check(q, q ? q->hub : NULL);
+    int err = green__owner_check(q, q ? q->hub : NULL);
     if (!err && !item)
         err = EINVAL;
     if (!err)
@@ -215,7 +208,7 @@ size_t green_queue_size(const green_queue_t *q)
 
 int green_queue_task_done(green_queue_t *q)
 {
-    int err = owner_check(q, q ? q->hub : NULL);
+    int err = green__owner_check(q, q ? q->hub : NULL);
     if (err)
         return green__fail(err);
     if (q->unfinished == 0)
@@ -227,7 +220,7 @@ int green_queue_task_done(green_queue_t *q)
 
 int green_queue_join(green_queue_t *q, double timeout)
 {
-    int err = owner_check(q, q ? q->hub : NULL);
+    int err = green__owner_check(q, q ? q->hub : NULL);
     if (!err)
         err = green__timeout_valid(timeout);
     if (err)
@@ -241,7 +234,7 @@ int green_queue_join(green_queue_t *q, double timeout)
 
 int green_queue_close(green_queue_t *q)
 {
-    int err = owner_check(q, q ? q->hub : NULL);
+    int err = green__owner_check(q, q ? q->hub : NULL);
     if (err)
         return green__fail(err);
     if (q->closed)

@@ -41,13 +41,6 @@ struct green_cond {
     struct green__waitq waiters;   /* green_cond_wait, FIFO */
 };
 
-static int owner_check(const void *obj, const struct green__hub *owner)
-{
-    if (!obj)
-        return EINVAL;
-    return green__hub_peek() == owner ? 0 : EXDEV;
-}
-
 /******************************************************************************/
 /*  Semaphore                                                                 */
 /******************************************************************************/
@@ -75,7 +68,7 @@ green_sem_t *green_sem_new(unsigned value, unsigned bound)
 
 int green_sem_acquire(green_sem_t *s, double timeout)
 {
-    int err = owner_check(s, s ? s->hub : NULL);
+    int err = green__owner_check(s, s ? s->hub : NULL);
     if (!err)
         err = green__timeout_valid(timeout);
     if (err)
@@ -93,7 +86,7 @@ int green_sem_acquire(green_sem_t *s, double timeout)
 
 int green_sem_release(green_sem_t *s)
 {
-    int err = owner_check(s, s ? s->hub : NULL);
+    int err = green__owner_check(s, s ? s->hub : NULL);
     if (err)
         return green__fail(err);
     /* The oldest waiter still parked gets the unit directly. */
@@ -149,7 +142,7 @@ static void lock_handoff(green_lock_t *l)
 
 int green_lock_acquire(green_lock_t *l, double timeout)
 {
-    int err = owner_check(l, l ? l->hub : NULL);
+    int err = green__owner_check(l, l ? l->hub : NULL);
     if (!err)
         err = green__timeout_valid(timeout);
     if (err)
@@ -176,7 +169,7 @@ int green_lock_acquire(green_lock_t *l, double timeout)
 
 int green_lock_release(green_lock_t *l)
 {
-    int err = owner_check(l, l ? l->hub : NULL);
+    int err = green__owner_check(l, l ? l->hub : NULL);
     if (err)
         return green__fail(err);
     if (l->owner == 0 || l->owner != l->hub->current->id)
@@ -274,9 +267,9 @@ static int lock_reacquire(green_lock_t *l, unsigned depth)
 
 int green_cond_wait(green_cond_t *c, green_lock_t *l, double timeout)
 {
-    int err = owner_check(c, c ? c->hub : NULL);
+    int err = green__owner_check(c, c ? c->hub : NULL);
     if (!err)
-        err = owner_check(l, l ? l->hub : NULL);
+        err = green__owner_check(l, l ? l->hub : NULL);
     if (!err)
         err = green__timeout_valid(timeout);
     if (err)
@@ -308,7 +301,7 @@ int green_cond_wait(green_cond_t *c, green_lock_t *l, double timeout)
 
 int green_cond_signal(green_cond_t *c)
 {
-    int err = owner_check(c, c ? c->hub : NULL);
+    int err = green__owner_check(c, c ? c->hub : NULL);
     if (err)
         return green__fail(err);
     green__waitq_wake_one(&c->waiters, 0);
@@ -317,7 +310,7 @@ int green_cond_signal(green_cond_t *c)
 
 int green_cond_broadcast(green_cond_t *c)
 {
-    int err = owner_check(c, c ? c->hub : NULL);
+    int err = green__owner_check(c, c ? c->hub : NULL);
     if (err)
         return green__fail(err);
     green__waitq_wake_all(&c->waiters, 0);
