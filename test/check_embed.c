@@ -9,13 +9,6 @@
 
 #include "testutil.h"
 
-/* "At once": generous on a loaded machine, stretched under Valgrind and
-   the sanitizers (test_slack). */
-static double test_prompt(void)
-{
-    return 0.05 + test_slack() / 5;
-}
-
 /* The application's side. */
 struct app {
     struct ev_loop *loop;

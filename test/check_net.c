@@ -24,21 +24,6 @@ static int family(int fd)
     return ss.ss_family;
 }
 
-/* IPv6 loopback usable here?  (Containers may lack it.) */
-static int have_ipv6(void)
-{
-    int fd = socket(AF_INET6, SOCK_STREAM, 0);
-    if (fd < 0)
-        return 0;
-    struct sockaddr_in6 a;
-    memset(&a, 0, sizeof a);
-    a.sin6_family = AF_INET6;
-    a.sin6_addr = in6addr_loopback;
-    int ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
-    close(fd);
-    return ok;
-}
-
 struct echo_once {
     int lfd;
     int ok;
@@ -164,7 +149,7 @@ END_TEST
 
 START_TEST(ipv6_loopback)
 {
-    if (!have_ipv6())
+    if (!test_have_ipv6())
         return; /* no IPv6 here: nothing to check */
     int l = green_tcp_listen("::1", 0, 16);
     ck_assert_int_ge(l, 0);

@@ -13,13 +13,6 @@
 
 #include "testutil.h"
 
-/* "At once": generous on a loaded machine, stretched under Valgrind and
-   the sanitizers (test_slack). */
-static double test_prompt(void)
-{
-    return 0.05 + test_slack() / 5;
-}
-
 /* In a forked child: exit with `code` unless cond holds. */
 #define CHILD_CHECK(cond, code)                                             \
     do {                                                                    \
@@ -74,14 +67,7 @@ static int wait_fd(int fd, double timeout)
     return rc;
 }
 
-static int ticks;
-static void *ticker(void *a)
-{
-    (void)a;
-    while (green_sleep(0.005) == 0)
-        ticks++;
-    return NULL;
-}
+static int ticks; /* counted by test_ticker */
 
 static pid_t fork_exit_after(double seconds, int code)
 {
@@ -101,7 +87,7 @@ START_TEST(waitpid_while_other_greenlets_tick)
 {
     /* SIG-5 */
     alarm(20);
-    green_t *t = green_spawn(ticker, NULL);
+    green_t *t = green_spawn(test_ticker, &ticks);
     pid_t pid = fork_exit_after(0.1, 7);
     ck_assert_int_gt(pid, 0);
     int status = -1;
@@ -251,7 +237,7 @@ static void *thread_waitpid(void *a)
 {
     struct pid_wait *w = a;
     /* This thread's hub has its own loop: green_waitpid polls. */
-    green_t *t = green_spawn(ticker, NULL);
+    green_t *t = green_spawn(test_ticker, &ticks);
     errno = 0;
     w->rc = green_waitpid(w->pid, &w->status, 0);
     w->err = errno;
@@ -285,11 +271,6 @@ static void waitpid_in_link(green_t *g, void *arg)
     link_err = errno;
 }
 
-static void *noop(void *a)
-{
-    return a;
-}
-
 START_TEST(waitpid_errors)
 {
     alarm(20);
@@ -301,7 +282,7 @@ START_TEST(waitpid_errors)
     GREEN_ASSERT_ERRNO(green_waitpid(-1, &status, 0), ECHILD);
     /* Blocking from the hub is EDEADLK; WNOHANG is fine there. */
     pid_t pid = fork_exit_after(0.05, 0);
-    green_t *g = green_spawn(noop, NULL);
+    green_t *g = green_spawn(test_noop, NULL);
     ck_assert_int_eq(green_link(g, waitpid_in_link, (void *)(intptr_t)pid),
                      0);
     ck_assert_int_eq(green_join(g, 1), 0);
@@ -701,7 +682,7 @@ START_TEST(guard_page_still_works_in_child)
     alarm(20);
     int errp[2];
     ck_assert_int_eq(pipe(errp), 0);
-    green_t *keep = green_spawn(noop, NULL);
+    green_t *keep = green_spawn(test_noop, NULL);
     pid_t pid = green_fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
@@ -731,7 +712,7 @@ END_TEST
 static void *thread_forks(void *a)
 {
     int *result = a;
-    green_t *t = green_spawn(ticker, NULL);
+    green_t *t = green_spawn(test_ticker, &ticks);
     *result = 0;
     if (green_threadpool_call(job_double, NULL, NULL) != 0)
         return NULL;

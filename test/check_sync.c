@@ -6,95 +6,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#include "testutil.h"
-
-/* Checks made in another OS thread are counted there and asserted by the
-   test's own thread (Check's assertions belong to the test thread). */
-static int thread_bad;
-#define THREAD_EXPECT_ERRNO(expr, err)                                      \
-    do {                                                                    \
-        errno = 0;                                                          \
-        long long rc_ = (long long)(intptr_t)(expr);                        \
-        if ((rc_ != -1 && rc_ != 0) || errno != (err)) {                    \
-            fprintf(stderr, "%s:%d: %s: rc=%lld errno=%d\n", __FILE__,      \
-                    __LINE__, #expr, rc_, errno);                           \
-            thread_bad++;                                                   \
-        }                                                                   \
-    } while (0)
-
-static void setup(void)
-{
-    alarm(60); /* a hang fails the test even with CK_FORK=no */
-}
-
-static void teardown(void)
-{
-    alarm(0);
-    green_test_teardown();
-}
-
-/* An ordered log of small integers written by greenlets. */
-struct log {
-    int v[64];
-    int n;
-};
-
-static void log_add(struct log *l, int x)
-{
-    ck_assert_int_lt(l->n, 64);
-    l->v[l->n++] = x;
-}
-
-static void log_expect(const struct log *l, const int *want, int n)
-{
-    ck_assert_int_eq(l->n, n);
-    for (int i = 0; i < n; i++)
-        ck_assert_msg(l->v[i] == want[i], "log[%d] = %d, expected %d", i,
-                      l->v[i], want[i]);
-}
-
-/* Run fn(arg) inside the hub (a link callback) and wait for it. */
-struct in_hub {
-    void (*fn)(void *arg);
-    void *arg;
-    int ran;
-};
-
-static void *nothing(void *arg)
-{
-    (void)arg;
-    return NULL;
-}
-
-static void in_hub_cb(green_t *g, void *arg)
-{
-    (void)g;
-    struct in_hub *h = arg;
-    h->fn(h->arg);
-    h->ran = 1;
-}
-
-static void run_in_hub(void (*fn)(void *), void *arg)
-{
-    struct in_hub h = {fn, arg, 0};
-    green_t *g = green_spawn(nothing, NULL);
-    ck_assert_ptr_nonnull(g);
-    ck_assert_int_eq(green_link(g, in_hub_cb, &h), 0);
-    ck_assert_int_eq(green_join(g, -1), 0);
-    while (!h.ran)
-        green_yield();
-    green_release(g);
-}
-
-/* Run fn(arg) in a new OS thread and wait for it. */
-static void run_in_thread(void *(*fn)(void *), void *arg)
-{
-    pthread_t t;
-    thread_bad = 0;
-    ck_assert_int_eq(pthread_create(&t, NULL, fn, arg), 0);
-    ck_assert_int_eq(pthread_join(t, NULL), 0);
-    ck_assert_int_eq(thread_bad, 0);
-}
+#include "synctest.h"
 
 /******************************************************************************/
 /*  Event                                                                     */
@@ -1196,7 +1108,7 @@ static Suite *sync_suite(void)
 
 #define GREEN_TCASE(name)                                                   \
     tc = tcase_create(name);                                                \
-    tcase_add_checked_fixture(tc, setup, teardown);                         \
+    tcase_add_checked_fixture(tc, test_alarm_setup, test_alarm_teardown);   \
     suite_add_tcase(s, tc)
 
     GREEN_TCASE("event");
