@@ -28,6 +28,15 @@
                   WIFSIGNALED(status),                                      \
                   WIFSIGNALED(status) ? WTERMSIG(status) : 0)
 
+/* Parent side: waitfn (waitpid or green_waitpid) reaps pid, which exited
+   with status 0. */
+#define ASSERT_CHILD_REAPED_OK(waitfn, pid)                                 \
+    do {                                                                    \
+        int status_ = -1;                                                   \
+        ck_assert_int_eq(waitfn(pid, &status_, 0), pid);                    \
+        ASSERT_CHILD_OK(status_);                                           \
+    } while (0)
+
 static void *gate_body(void *a)
 {
     (void)a;
@@ -360,9 +369,7 @@ START_TEST(fork_child_spawns_sleeps_does_io_and_exits_0)
         green_shutdown();
         _exit(0);
     }
-    int status = -1;
-    ck_assert_int_eq(green_waitpid(pid, &status, 0), pid);
-    ASSERT_CHILD_OK(status);
+    ASSERT_CHILD_REAPED_OK(green_waitpid, pid);
     /* The parent is unaffected: its timer fired, its fd watcher works. */
     ck_assert_int_eq(green_join(timer, 5), 0);
     ck_assert_int_eq(slept, 1);
@@ -422,9 +429,7 @@ START_TEST(watcher_started_before_fork_fires_once_in_child)
     }
     ck_assert_int_eq(write(sv[1], "hi", 2), 2);
     /* Wait without running our loop, as libuv's test does. */
-    int status = -1;
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    ASSERT_CHILD_OK(status);
+    ASSERT_CHILD_REAPED_OK(waitpid, pid);
     ck_assert_int_eq(c.events, 0);
     /* The child consumed the data: nothing fires here... */
     ck_assert_int_eq(green_sleep(0.05), 0);
@@ -525,9 +530,7 @@ START_TEST(threadpool_works_in_child)
     /* The parent's call completes normally. */
     ck_assert_int_eq(green_join(g, 5), 0);
     ck_assert_int_eq(inflight.rc, 0);
-    int status = -1;
-    ck_assert_int_eq(green_waitpid(pid, &status, 0), pid);
-    ASSERT_CHILD_OK(status);
+    ASSERT_CHILD_REAPED_OK(green_waitpid, pid);
     green_release(g);
     alarm(0);
 }
@@ -560,9 +563,7 @@ START_TEST(kept_greenlets_run_only_when_child_yields_and_can_be_killed)
         green_release(b);
         _exit(0);
     }
-    int status = -1;
-    ck_assert_int_eq(green_waitpid(pid, &status, 0), pid);
-    ASSERT_CHILD_OK(status);
+    ASSERT_CHILD_REAPED_OK(green_waitpid, pid);
     /* In the parent both run on. */
     ck_assert_int_eq(green_join(a, 5), 0);
     ck_assert_int_eq(a_done, 1);
@@ -601,9 +602,7 @@ START_TEST(kept_greenlets_run_in_child_each_event_once)
         _exit(0);
     }
     /* Do not run our loop until the child is done: it reads the byte. */
-    int status = -1;
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    ASSERT_CHILD_OK(status);
+    ASSERT_CHILD_REAPED_OK(waitpid, pid);
     ck_assert_int_eq(green_join(a, 5), 0);
     ck_assert_int_eq(a_done, 1);
     /* The child's byte was consumed there: b waits for ours. */
@@ -649,9 +648,7 @@ START_TEST(fork_keeps_signal_mask_and_waiters)
         green_release(w);
         _exit(0);
     }
-    int status = -1;
-    ck_assert_int_eq(green_waitpid(pid, &status, 0), pid);
-    ASSERT_CHILD_OK(status);
+    ASSERT_CHILD_REAPED_OK(green_waitpid, pid);
     /* The child's signal did not reach the parent's waiter. */
     ck_assert_int_eq(green_done(w), 0);
     ck_assert_int_eq(green_kill(w, 1), 0);

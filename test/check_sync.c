@@ -269,9 +269,7 @@ START_TEST(result_set_error_fails_every_getter_with_it)
     green_t *g = green_spawn(result_getter, &w);
     green_yield();
     ck_assert_int_eq(green_result_set_error(r, EIO), 0);
-    ck_assert_int_eq(green_join(g, 5), 0);
-    ck_assert_int_eq(w.rc, -1);
-    ck_assert_int_eq(w.err, EIO);
+    join_expect_failure(g, &w.rc, &w.err, EIO);
     ck_assert_ptr_null(w.value);
     /* Later getters get the same, at once. */
     void *v = (void *)1;
@@ -329,9 +327,7 @@ START_TEST(result_free_wakes_getters_with_ebadf)
     green_t *g = green_spawn(result_getter, &w);
     green_yield();
     green_result_free(r);
-    ck_assert_int_eq(green_join(g, 5), 0);
-    ck_assert_int_eq(w.rc, -1);
-    ck_assert_int_eq(w.err, EBADF);
+    join_expect_failure(g, &w.rc, &w.err, EBADF);
     green_release(g);
 }
 END_TEST
@@ -616,9 +612,7 @@ START_TEST(lock_release_requires_ownership)
     /* Nor take it. */
     struct lock_user u = {l, NULL, 0, 0, 0, 0, -2, 0, 0, 0};
     g = green_spawn(lock_user, &u);
-    ck_assert_int_eq(green_join(g, 5), 0);
-    ck_assert_int_eq(u.rc, -1);
-    ck_assert_int_eq(u.err, EAGAIN);
+    join_expect_failure(g, &u.rc, &u.err, EAGAIN);
     green_release(g);
     ck_assert_int_eq(green_lock_release(l), 0);
     GREEN_ASSERT_ERRNO(green_lock_release(l), EPERM);
@@ -648,9 +642,7 @@ START_TEST(lock_recursive_counts_acquisitions)
         ck_assert_int_eq(green_lock_release(l), 0);
         /* Still held: another greenlet cannot take it. */
         green_t *g = green_spawn(lock_user, &u);
-        ck_assert_int_eq(green_join(g, 5), 0);
-        ck_assert_int_eq(u.rc, -1);
-        ck_assert_int_eq(u.err, EAGAIN);
+        join_expect_failure(g, &u.rc, &u.err, EAGAIN);
         green_release(g);
     }
     ck_assert_int_eq(green_lock_release(l), 0);
@@ -744,9 +736,7 @@ START_TEST(lock_free_wakes_waiters_with_ebadf)
     green_t *g = green_spawn(lock_user, &u);
     green_yield();
     green_lock_free(l);
-    ck_assert_int_eq(green_join(g, 5), 0);
-    ck_assert_int_eq(u.rc, -1);
-    ck_assert_int_eq(u.err, EBADF);
+    join_expect_failure(g, &u.rc, &u.err, EBADF);
     green_release(g);
 }
 END_TEST
@@ -977,9 +967,7 @@ START_TEST(cond_free_wakes_waiters_with_ebadf_lock_held)
     green_t *g = green_spawn(cond_waiter, &w);
     green_yield();
     green_cond_free(c);
-    ck_assert_int_eq(green_join(g, 5), 0);
-    ck_assert_int_eq(w.rc, -1);
-    ck_assert_int_eq(w.err, EBADF);
+    join_expect_failure(g, &w.rc, &w.err, EBADF);
     ck_assert_int_eq(w.held_after, 1);
     green_release(g);
     green_lock_free(l);

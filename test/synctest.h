@@ -59,6 +59,16 @@ static inline void run_in_hub(void (*fn)(void *), void *arg)
     green_release(g);
 }
 
+/* Greenlet g finishes within 5 s, its call having failed with -1 and
+   *err == want (rc and err are what the greenlet recorded). */
+static inline void join_expect_failure(green_t *g, const int *rc,
+                                       const int *err, int want)
+{
+    ck_assert_int_eq(green_join(g, 5), 0);
+    ck_assert_int_eq(*rc, -1);
+    ck_assert_int_eq(*err, want);
+}
+
 /* Checks made in another OS thread are counted there and asserted by the
    test's own thread (Check's assertions belong to the test thread). */
 static int thread_bad;
