@@ -17,6 +17,7 @@
 # http_hello, counted by strace -c -f during a short run.  Every process
 # is killed by PID; wrk runs are bounded by `timeout`.
 set -u
+. "$(dirname "$0")/wrk_lib.sh"
 B=${top_builddir:-.}
 DUR=${HTTP_BENCH_DURATION:-5}
 REPS=${HTTP_BENCH_REPS:-3}
@@ -26,7 +27,6 @@ if command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ]; then
 fi
 CLK=$(getconf CLK_TCK)
 TMP=$(mktemp -d)
-SPID=
 STRACE_PID=
 cleanup() {
     [ -n "$SPID" ] && kill "$SPID" 2>/dev/null
@@ -40,56 +40,11 @@ if ! command -v wrk >/dev/null 2>&1; then
     exit 0
 fi
 
-# wait_port FILE: the port from the server's "listening on HOST:PORT".
-wait_port() {
-    i=0
-    while [ $i -lt 50 ]; do
-        p=$(sed -n 's/^listening on .*:\([0-9][0-9]*\)$/\1/p' "$1")
-        if [ -n "$p" ]; then
-            echo "$p"
-            return 0
-        fi
-        sleep 0.1
-        i=$((i + 1))
-    done
-    return 1
-}
-
-cpu_ticks() {
-    awk '{ print $14 + $15 }' "/proc/$1/stat"
-}
-
-# wrk latency "1.23ms" / "800.00us" / "1.05s" in milliseconds.
-to_ms() {
-    echo "$1" | awk '{ v = $1 + 0
-        if ($1 ~ /us$/) v /= 1000; else if ($1 ~ /ms$/) v = v;
-        else if ($1 ~ /s$/) v *= 1000; printf "%.3f", v }'
-}
-
 # run PROGRAM CONNS: one measured run; sets RPS P50 P99 CPU PER_CPU.
 run() {
     prog=$1 conns=$2
-    $PIN_SERVER "$prog" 0 > "$TMP/out" 2>&1 &
-    SPID=$!
-    port=$(wait_port "$TMP/out") || { echo "http_bench: $prog did not start" >&2; exit 1; }
-    url="http://127.0.0.1:$port/"
-    timeout 10 $PIN_WRK wrk -t1 -c"$conns" -d1s "$url" > /dev/null 2>&1
-    t0=$(cpu_ticks "$SPID")
-    timeout $((DUR + 20)) $PIN_WRK wrk -t1 -c"$conns" -d"${DUR}s" --latency \
-        "$url" > "$TMP/wrk" 2>&1
-    t1=$(cpu_ticks "$SPID")
-    kill "$SPID"
-    wait "$SPID" 2>/dev/null
-    SPID=
-    RPS=$(awk '/^Requests\/sec:/ { print $2 }' "$TMP/wrk")
-    reqs=$(awk '/requests in/ { print $1 }' "$TMP/wrk")
-    P50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$TMP/wrk")")
-    P99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$TMP/wrk")")
-    errs=$(awk '/Socket errors|Non-2xx/' "$TMP/wrk")
-    [ -n "$errs" ] && echo "http_bench: $prog c$conns: $errs" >&2
-    CPU=$(awk -v t=$((t1 - t0)) -v hz="$CLK" 'BEGIN { printf "%.2f", t / hz }')
-    PER_CPU=$(awk -v r="$reqs" -v t=$((t1 - t0)) -v hz="$CLK" \
-        'BEGIN { printf "%.0f", (t > 0 ? r / (t / hz) : 0) }')
+    wrk_measure http_bench "-t1 -c$conns" "$prog" 0
+    [ -n "$ERRS" ] && echo "http_bench: $prog c$conns: $ERRS" >&2
 }
 
 # report NAME CONNS: the best run's figures (kept in $TMP/best.NAME).

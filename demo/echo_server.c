@@ -3,8 +3,8 @@
    free port); it prints "listening on 127.0.0.1:PORT" and serves until
    killed. */
 #include <green.h>
-#include <stdio.h>
-#include <stdlib.h>
+
+#include "serve_main.h"
 
 static void echo(int fd, void *arg)
 {
@@ -18,23 +18,5 @@ static void echo(int fd, void *arg)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s PORT\n", argv[0]);
-        return 2;
-    }
-    char addr[64];
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", atoi(argv[1]));
-    green_server_t *s = green_server_new(addr, echo, NULL);
-    if (!s) {
-        perror("green_server_new");
-        return 1;
-    }
-    printf("listening on 127.0.0.1:%d\n", green_server_port(s));
-    fflush(stdout);
-    if (green_server_serve_forever(s) != 0) {
-        perror("green_server_serve_forever");
-        return 1;
-    }
-    green_server_free(s);
-    return 0;
+    return serve_main(argc, argv, echo);
 }

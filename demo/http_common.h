@@ -1,13 +1,15 @@
-/* The request scanning shared by demo/http_hello and bench/http_libev,
-   so both servers do the same work per request: find each complete
-   request head ("\r\n\r\n"), answer it with one fixed 200 response, and
-   note whether the client asked to close.  Request bodies are not
-   supported (a GET-only toy). */
+/* The request scanning shared by demo/http_hello, demo/multicore_http
+   and bench/http_libev, so the servers do the same work per request:
+   find each complete request head ("\r\n\r\n"), answer it with one
+   fixed 200 response, and note whether the client asked to close.
+   Request bodies are not supported (a GET-only toy).  Also their common
+   start-up step, http_raise_nofile. */
 #ifndef HTTP_COMMON_H_INCLUDED
 #define HTTP_COMMON_H_INCLUDED
 
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 
 static const char http_response[] =
     "HTTP/1.1 200 OK\r\n"
@@ -50,6 +52,16 @@ static size_t http_consume(char *buf, size_t *len, char *out, size_t cap,
     memmove(buf, buf + done, *len - done);
     *len -= done;
     return used;
+}
+
+/* Many connections: allow as many fds as the hard limit. */
+static inline void http_raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
 }
 
 #endif

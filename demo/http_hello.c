@@ -4,11 +4,9 @@
    Usable with wrk; `make bench` compares it with bench/http_libev, the
    same server written as plain libev callbacks. */
 #include <green.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <sys/resource.h>
 
 #include "http_common.h"
+#include "serve_main.h"
 
 static void http(int fd, void *arg)
 {
@@ -42,29 +40,6 @@ static void http(int fd, void *arg)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s PORT\n", argv[0]);
-        return 2;
-    }
-    /* Many connections: allow as many fds as the hard limit. */
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
-    char addr[64];
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", atoi(argv[1]));
-    green_server_t *s = green_server_new(addr, http, NULL);
-    if (!s) {
-        perror("green_server_new");
-        return 1;
-    }
-    printf("listening on 127.0.0.1:%d\n", green_server_port(s));
-    fflush(stdout);
-    if (green_server_serve_forever(s) != 0) {
-        perror("green_server_serve_forever");
-        return 1;
-    }
-    green_server_free(s);
-    return 0;
+    http_raise_nofile();
+    return serve_main(argc, argv, http);
 }

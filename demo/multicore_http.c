@@ -22,7 +22,6 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -188,11 +187,7 @@ int main(int argc, char **argv)
         n = 1;
     if (n > MAX_THREADS)
         n = MAX_THREADS;
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
+    http_raise_nofile();
     /* The first socket picks the port (if 0); the others join it. */
     int port = atoi(argv[1]);
     for (long i = 0; i < n; i++) {

@@ -27,11 +27,6 @@ static int closed_fd(void)
     return p[0];
 }
 
-static void *noop(void *arg)
-{
-    return arg;
-}
-
 static void noop_handler(int fd, void *arg)
 {
     (void)fd;
@@ -45,10 +40,10 @@ static char buf[16];
     static long id(void) { return (long)(intptr_t)(expr); }
 
 CALL(spawn_null, green_spawn(NULL, NULL))
-CALL(spawn_later_nan, green_spawn_later(NAN, noop, NULL))
+CALL(spawn_later_nan, green_spawn_later(NAN, test_noop, NULL))
 CALL(new_null, green_new(NULL, NULL, NULL))
 CALL(new_tiny_stack,
-     green_new(noop, NULL, &(green_attr_t){.stack_size = 4096}))
+     green_new(test_noop, NULL, &(green_attr_t){.stack_size = 4096}))
 CALL(start_null, green_start(NULL))
 CALL(start_later_null, green_start_later(NULL, 1))
 CALL(join_null, green_join(NULL, -1))
@@ -95,9 +90,9 @@ CALL(cond_wait_null, green_cond_wait(NULL, NULL, -1))
 CALL(queue_put_null, green_queue_put(NULL, NULL, -1))
 CALL(queue_get_null, green_queue_get(NULL, NULL, -1))
 CALL(queue_join_null, green_queue_join(NULL, -1))
-CALL(pool_spawn_null, green_pool_spawn(NULL, noop, NULL))
+CALL(pool_spawn_null, green_pool_spawn(NULL, test_noop, NULL))
 CALL(pool_join_null, green_pool_join(NULL, -1))
-CALL(pool_map_null, green_pool_map(NULL, noop, NULL, NULL, 1))
+CALL(pool_map_null, green_pool_map(NULL, test_noop, NULL, NULL, 1))
 CALL(imap_next_null, green_imap_next(NULL, NULL))
 CALL(server_new_null, green_server_new(NULL, noop_handler, NULL))
 CALL(server_new_bad, green_server_new("no-port-here", noop_handler, NULL))
@@ -107,7 +102,7 @@ CALL(signal_wait_bad, green_signal_wait(0, 0.01))
 CALL(signal_wait_nan, green_signal_wait(SIGUSR1, NAN))
 CALL(waitpid_no_child, green_waitpid(getpid() + 100000, NULL, 0))
 CALL(hub_attach_null, green_hub_attach(NULL))
-CALL(hub_spawn_null, green_hub_spawn(NULL, noop, NULL))
+CALL(hub_spawn_null, green_hub_spawn(NULL, test_noop, NULL))
 CALL(monitor_nan, green_monitor_start(NAN))
 
 #define R(id, e) {#id, id, e}
@@ -184,12 +179,12 @@ static void from_the_hub(green_t *g, void *arg)
     hub_errs[k++] = green_wait_read(fds[0], -1) == -1 ? errno : 0;
     hub_errs[k++] = green_event_wait(e, -1) == -1 ? errno : 0;
     hub_errs[k++] = green_queue_get(q, &item, -1) == -1 ? errno : 0;
-    green_t *later = green_new(noop, NULL, NULL);
+    green_t *later = green_new(test_noop, NULL, NULL);
     hub_errs[k++] = green_join(later, -1) == -1 ? errno : 0;
     green_release(later);
     hub_errs[k++] = green_run() == -1 ? errno : 0;
     hub_errs[k++] = green_signal_wait(SIGUSR2, 1) == -1 ? errno : 0;
-    hub_errs[k++] = green_threadpool_call(noop, NULL, &item) == -1 ? errno : 0;
+    hub_errs[k++] = green_threadpool_call(test_noop, NULL, &item) == -1 ? errno : 0;
     green_lock_free(l);
     green_queue_free(q);
     green_event_free(e);
@@ -199,7 +194,7 @@ START_TEST(blocking_from_the_hub_is_edeadlk)
 {
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
     memset(hub_errs, 0xff, sizeof hub_errs);
-    green_t *g = green_spawn(noop, NULL);
+    green_t *g = green_spawn(test_noop, NULL);
     ck_assert_int_eq(green_link(g, from_the_hub, NULL), 0);
     ck_assert_int_eq(green_run(), 0);
     for (int i = 0; i < 10; i++)

@@ -28,14 +28,6 @@ static char *restore_stderr(FILE *tmp, int saved)
     return buf;
 }
 
-static int count(const char *hay, const char *needle)
-{
-    int n = 0;
-    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
-        n++;
-    return n;
-}
-
 static void *busy(void *arg)
 {
     double until = test_now() + *(double *)arg;
@@ -61,7 +53,7 @@ START_TEST(busy_loop_is_reported_once_with_id_and_name)
     char want[128];
     snprintf(want, sizeof want, "by greenlet 'spinner' (id %llu)",
              (unsigned long long)green_id(g));
-    ck_assert_msg(count(out, "libgreen: monitor: hub blocked") == 1 &&
+    ck_assert_msg(test_count_substr(out, "libgreen: monitor: hub blocked") == 1 &&
                       strstr(out, want),
                   "stderr: %s", out);
     green_release(g);
@@ -104,7 +96,7 @@ START_TEST(monitor_from_environment)
     green_shutdown(); /* stops the monitor */
     unsetenv("GREEN_MONITOR");
     char *out = restore_stderr(tmp, saved);
-    ck_assert_msg(count(out, "libgreen: monitor: hub blocked") == 1,
+    ck_assert_msg(test_count_substr(out, "libgreen: monitor: hub blocked") == 1,
                   "stderr: %s", out);
     green_release(g);
 }

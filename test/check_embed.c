@@ -9,13 +9,6 @@
 
 #include "testutil.h"
 
-/* "At once": generous on a loaded machine, stretched under Valgrind and
-   the sanitizers (test_slack). */
-static double test_prompt(void)
-{
-    return 0.05 + test_slack() / 5;
-}
-
 /* The application's side. */
 struct app {
     struct ev_loop *loop;
@@ -105,6 +98,27 @@ static void assert_loop_clean(struct ev_loop *loop)
                   probe_pending);
 }
 
+/* A new libev loop with a hub attached to it; alarm-guarded until
+   shutdown_and_destroy. */
+static struct ev_loop *new_attached_loop(void)
+{
+    alarm(20);
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    ck_assert_ptr_nonnull(loop);
+    ck_assert_int_eq(green_hub_attach(loop), 0);
+    return loop;
+}
+
+/* Free the hub: the loop is left clean (nothing pending or active of
+   libgreen's); then destroy the loop. */
+static void shutdown_and_destroy(struct ev_loop *loop)
+{
+    green_shutdown();
+    assert_loop_clean(loop);
+    ev_loop_destroy(loop);
+    alarm(0);
+}
+
 START_TEST(app_loop_timers_and_greenlets_interleave)
 {
     /* EMB-1 */
@@ -169,9 +183,7 @@ static void *pool_user(void *a)
 START_TEST(app_ev_run_stays_alive_for_threadpool_job)
 {
     /* No app watcher at all: ev_run still waits for the job. */
-    alarm(20);
-    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
-    ck_assert_int_eq(green_hub_attach(loop), 0);
+    struct ev_loop *loop = new_attached_loop();
     /* Outside any callback we are the hub: spawning works. */
     green_t *g = green_spawn(pool_user, NULL);
     ck_assert_ptr_nonnull(g);
@@ -179,10 +191,7 @@ START_TEST(app_ev_run_stays_alive_for_threadpool_job)
     ck_assert(green_done(g));
     ck_assert_ptr_eq(green_value(g), (void *)7);
     green_release(g);
-    green_shutdown();
-    assert_loop_clean(loop);
-    ev_loop_destroy(loop);
-    alarm(0);
+    shutdown_and_destroy(loop);
 }
 END_TEST
 
@@ -208,9 +217,7 @@ static void raise_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 START_TEST(signal_wait_in_embedded_hub)
 {
-    alarm(20);
-    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
-    ck_assert_int_eq(green_hub_attach(loop), 0);
+    struct ev_loop *loop = new_attached_loop();
     green_t *g = green_spawn(sig_waiter, NULL);
     ev_timer t;
     ev_timer_init(&t, raise_cb, 0.02, 0);
@@ -219,10 +226,7 @@ START_TEST(signal_wait_in_embedded_hub)
     ck_assert(green_done(g));
     ck_assert_ptr_null(green_value(g));
     green_release(g);
-    green_shutdown();
-    assert_loop_clean(loop);
-    ev_loop_destroy(loop);
-    alarm(0);
+    shutdown_and_destroy(loop);
 }
 END_TEST
 
@@ -388,10 +392,7 @@ START_TEST(cross_thread_spawn_into_embedded_hub)
     ck_assert_ptr_null(rc);
     ck_assert_int_eq(remote_ran, 100);
     ck_assert_int_eq(remote_wrong_thread, 0);
-    green_shutdown();
-    assert_loop_clean(loop);
-    ev_loop_destroy(loop);
-    alarm(0);
+    shutdown_and_destroy(loop);
 }
 END_TEST
 

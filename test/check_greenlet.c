@@ -138,18 +138,6 @@ static void *empty(void *arg)
     return arg;
 }
 
-static long rss_kib(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    long size = 0, res = 0;
-    if (f) {
-        if (fscanf(f, "%ld %ld", &size, &res) != 2)
-            res = 0;
-        fclose(f);
-    }
-    return res * (sysconf(_SC_PAGESIZE) / 1024);
-}
-
 START_TEST(spawn_join_release_cycles_do_not_leak)
 {
     /* LIF-7: 100,000 cycles, RSS back near its start. */
@@ -158,7 +146,7 @@ START_TEST(spawn_join_release_cycles_do_not_leak)
         green_join(g, -1);
         green_release(g);
     }
-    long before = rss_kib();
+    long before = test_rss_kib();
     int cycles = test_light() ? 5000 : 100000;
     for (int i = 0; i < cycles; i++) {
         green_t *g = green_spawn(empty, (void *)(intptr_t)i);
@@ -167,7 +155,7 @@ START_TEST(spawn_join_release_cycles_do_not_leak)
         ck_assert_ptr_eq(green_value(g), (void *)(intptr_t)i);
         green_release(g);
     }
-    long after = rss_kib();
+    long after = test_rss_kib();
     if (test_measures_rss())
         ck_assert_msg(after - before < 4096, "RSS grew by %ld KiB",
                       after - before);

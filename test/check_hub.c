@@ -186,15 +186,10 @@ static void sleep_in_callback(green_t *g, void *arg)
     out[2] = green_run() == -1 ? errno : 0;
 }
 
-static void *nothing(void *arg)
-{
-    return arg;
-}
-
 START_TEST(blocking_in_the_hub_is_edeadlk)
 {
     int out[3] = {0, 0, 0};
-    green_t *g = green_spawn(nothing, NULL);
+    green_t *g = green_spawn(test_noop, NULL);
     green_link(g, sleep_in_callback, out);
     ck_assert_int_eq(green_run(), 0);
     ck_assert_int_eq(out[0], EDEADLK);

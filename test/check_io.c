@@ -409,18 +409,13 @@ static void wait_in_link(green_t *g, void *arg)
     hub_err = green_read(hub_fd, &c, 1) < 0 ? errno : 0;
 }
 
-static void *nothing(void *arg)
-{
-    return arg;
-}
-
 START_TEST(read_in_hub_is_EDEADLK)
 {
     int sv[2];
     test_socketpair(sv);
     hub_fd = sv[0];
     hub_err = -1;
-    green_t *g = green_spawn(nothing, NULL);
+    green_t *g = green_spawn(test_noop, NULL);
     green_link(g, wait_in_link, NULL);
     green_join(g, -1);
     green_sleep(0.01);

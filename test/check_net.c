@@ -24,21 +24,6 @@ static int family(int fd)
     return ss.ss_family;
 }
 
-/* IPv6 loopback usable here?  (Containers may lack it.) */
-static int have_ipv6(void)
-{
-    int fd = socket(AF_INET6, SOCK_STREAM, 0);
-    if (fd < 0)
-        return 0;
-    struct sockaddr_in6 a;
-    memset(&a, 0, sizeof a);
-    a.sin6_family = AF_INET6;
-    a.sin6_addr = in6addr_loopback;
-    int ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
-    close(fd);
-    return ok;
-}
-
 struct echo_once {
     int lfd;
     int ok;
@@ -70,21 +55,32 @@ static void ping_pong(int fd, int rounds)
     }
 }
 
+/* One echo connection through listener l: a greenlet serves it while we
+   connect to host at l's port (checking the socket family if fam is
+   not 0) and ping-pong rounds times.  Returns whether the server saw
+   every byte. */
+static int echo_through(int l, const char *host, int fam, int rounds)
+{
+    struct echo_once e = {l, 0};
+    green_t *g = green_spawn(serve_one, &e);
+    int c = green_tcp_connect(host, local_port(l), 5);
+    ck_assert_int_ge(c, 0);
+    if (fam)
+        ck_assert_int_eq(family(c), fam);
+    ping_pong(c, rounds);
+    green_close(c);
+    ck_assert_int_eq(green_join(g, 5), 0);
+    green_release(g);
+    return e.ok;
+}
+
 START_TEST(tcp_ping_pong_between_greenlets)
 {
     int l = green_tcp_listen("127.0.0.1", 0, 16);
     ck_assert_int_ge(l, 0);
     int port = local_port(l);
     ck_assert_int_gt(port, 0);
-    struct echo_once e = {l, 0};
-    green_t *g = green_spawn(serve_one, &e);
-    int c = green_tcp_connect("127.0.0.1", port, 5);
-    ck_assert_int_ge(c, 0);
-    ping_pong(c, 500);
-    green_close(c);
-    ck_assert_int_eq(green_join(g, 5), 0);
-    ck_assert(e.ok);
-    green_release(g);
+    ck_assert(echo_through(l, "127.0.0.1", 0, 500));
     green_close(l);
 }
 END_TEST
@@ -131,14 +127,7 @@ START_TEST(listen_on_all_interfaces_reachable_on_loopback)
 {
     int l = green_tcp_listen(NULL, 0, 16);
     ck_assert_int_ge(l, 0);
-    struct echo_once e = {l, 0};
-    green_t *g = green_spawn(serve_one, &e);
-    int c = green_tcp_connect("127.0.0.1", local_port(l), 5);
-    ck_assert_int_ge(c, 0);
-    ping_pong(c, 10);
-    green_close(c);
-    ck_assert_int_eq(green_join(g, 5), 0);
-    green_release(g);
+    echo_through(l, "127.0.0.1", 0, 10);
     green_close(l);
 }
 END_TEST
@@ -147,37 +136,21 @@ START_TEST(localhost_resolves)
 {
     int l = green_tcp_listen("localhost", 0, 16);
     ck_assert_int_ge(l, 0);
-    int port = local_port(l);
-    struct echo_once e = {l, 0};
-    green_t *g = green_spawn(serve_one, &e);
     /* localhost may resolve to ::1 and 127.0.0.1 in either order; the
        connect tries each until one answers. */
-    int c = green_tcp_connect("localhost", port, 5);
-    ck_assert_int_ge(c, 0);
-    ping_pong(c, 10);
-    green_close(c);
-    ck_assert_int_eq(green_join(g, 5), 0);
-    green_release(g);
+    echo_through(l, "localhost", 0, 10);
     green_close(l);
 }
 END_TEST
 
 START_TEST(ipv6_loopback)
 {
-    if (!have_ipv6())
+    if (!test_have_ipv6())
         return; /* no IPv6 here: nothing to check */
     int l = green_tcp_listen("::1", 0, 16);
     ck_assert_int_ge(l, 0);
     ck_assert_int_eq(family(l), AF_INET6);
-    struct echo_once e = {l, 0};
-    green_t *g = green_spawn(serve_one, &e);
-    int c = green_tcp_connect("::1", local_port(l), 5);
-    ck_assert_int_ge(c, 0);
-    ck_assert_int_eq(family(c), AF_INET6);
-    ping_pong(c, 10);
-    green_close(c);
-    ck_assert_int_eq(green_join(g, 5), 0);
-    green_release(g);
+    echo_through(l, "::1", AF_INET6, 10);
     green_close(l);
 }
 END_TEST

@@ -982,11 +982,6 @@ static void in_link(green_t *g, void *arg)
     a->read_rc = (int)read(a->fd, &c, 1);
 }
 
-static void *nothing(void *arg)
-{
-    return arg;
-}
-
 START_TEST(test_hub_and_link_callbacks_go_to_libc)
 {
     patch_on();
@@ -995,7 +990,7 @@ START_TEST(test_hub_and_link_callbacks_go_to_libc)
     ck_assert_int_eq(pipe(p), 0);
     ck_assert_int_eq(write(p[1], "a", 1), 1);
     struct link_arg a = {p[0], -2, -2, 0};
-    green_t *g = green_spawn(nothing, NULL);
+    green_t *g = green_spawn(test_noop, NULL);
     ck_assert_int_eq(green_link(g, in_link, &a), 0);
     join_release(g);
     green_sleep(0.01); /* let the link run */

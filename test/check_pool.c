@@ -7,10 +7,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#include "testutil.h"
-
-#define P(x) ((void *)(intptr_t)(x))
-#define I(p) ((int)(intptr_t)(p))
+#include "synctest.h"
 
 /* Concurrency seen by the workers (reset before every test). */
 static struct {
@@ -24,32 +21,7 @@ static struct {
 static void setup(void)
 {
     memset(&trk, 0, sizeof trk);
-    alarm(60);
-}
-
-static void teardown(void)
-{
-    alarm(0);
-    green_test_teardown();
-}
-
-struct log {
-    int v[256];
-    int n;
-};
-
-static void log_add(struct log *l, int x)
-{
-    ck_assert_int_lt(l->n, 256);
-    l->v[l->n++] = x;
-}
-
-static void log_expect(const struct log *l, const int *want, int n)
-{
-    ck_assert_int_eq(l->n, n);
-    for (int i = 0; i < n; i++)
-        ck_assert_msg(l->v[i] == want[i], "log[%d] = %d, expected %d", i,
-                      l->v[i], want[i]);
+    test_alarm_setup();
 }
 
 /* Sleeps arg milliseconds (0: one yield) and returns arg. */
@@ -88,31 +60,6 @@ static void *nothing(void *arg)
 {
     (void)arg;
     return NULL;
-}
-
-struct in_hub {
-    void (*fn)(void *arg);
-    void *arg;
-    int ran;
-};
-
-static void in_hub_cb(green_t *g, void *arg)
-{
-    (void)g;
-    struct in_hub *h = arg;
-    h->fn(h->arg);
-    h->ran = 1;
-}
-
-static void run_in_hub(void (*fn)(void *), void *arg)
-{
-    struct in_hub h = {fn, arg, 0};
-    green_t *g = green_spawn(nothing, NULL);
-    ck_assert_int_eq(green_link(g, in_hub_cb, &h), 0);
-    ck_assert_int_eq(green_join(g, -1), 0);
-    while (!h.ran)
-        green_yield();
-    green_release(g);
 }
 
 /******************************************************************************/
@@ -762,18 +709,6 @@ END_TEST
 /*  Errors                                                                    */
 /******************************************************************************/
 
-static int thread_bad;
-#define THREAD_EXPECT_ERRNO(expr, err)                                      \
-    do {                                                                    \
-        errno = 0;                                                          \
-        long long rc_ = (long long)(intptr_t)(expr);                        \
-        if ((rc_ != -1 && rc_ != 0) || errno != (err)) {                    \
-            fprintf(stderr, "%s:%d: %s: rc=%lld errno=%d\n", __FILE__,      \
-                    __LINE__, #expr, rc_, errno);                           \
-            thread_bad++;                                                   \
-        }                                                                   \
-    } while (0)
-
 struct cross {
     green_pool_t *p;
     green_imap_t *it;
@@ -834,11 +769,7 @@ START_TEST(pool_bad_arguments_hub_and_threads)
     run_in_hub(pool_hub_ops, p);
     ck_assert_int_eq(green_pool_join(p, 5), 0);
     struct cross x = {p, green_pool_imap(p, nothing, args, 1)};
-    pthread_t t;
-    thread_bad = 0;
-    ck_assert_int_eq(pthread_create(&t, NULL, pool_cross_thread, &x), 0);
-    pthread_join(t, NULL);
-    ck_assert_int_eq(thread_bad, 0);
+    run_in_thread(pool_cross_thread, &x);
     ck_assert_int_eq(green_imap_next(x.it, res), 0);
     green_imap_free(x.it);
     green_pool_free(p);
@@ -882,7 +813,7 @@ static Suite *pool_suite(void)
 
 #define GREEN_TCASE(name)                                                   \
     tc = tcase_create(name);                                                \
-    tcase_add_checked_fixture(tc, setup, teardown);                         \
+    tcase_add_checked_fixture(tc, setup, test_alarm_teardown);              \
     suite_add_tcase(s, tc)
 
     GREEN_TCASE("spawn");

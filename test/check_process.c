@@ -13,13 +13,6 @@
 
 #include "testutil.h"
 
-/* "At once": generous on a loaded machine, stretched under Valgrind and
-   the sanitizers (test_slack). */
-static double test_prompt(void)
-{
-    return 0.05 + test_slack() / 5;
-}
-
 /* In a forked child: exit with `code` unless cond holds. */
 #define CHILD_CHECK(cond, code)                                             \
     do {                                                                    \
@@ -34,6 +27,15 @@ static double test_prompt(void)
                   WIFEXITED(status), WEXITSTATUS(status),                   \
                   WIFSIGNALED(status),                                      \
                   WIFSIGNALED(status) ? WTERMSIG(status) : 0)
+
+/* Parent side: waitfn (waitpid or green_waitpid) reaps pid, which exited
+   with status 0. */
+#define ASSERT_CHILD_REAPED_OK(waitfn, pid)                                 \
+    do {                                                                    \
+        int status_ = -1;                                                   \
+        ck_assert_int_eq(waitfn(pid, &status_, 0), pid);                    \
+        ASSERT_CHILD_OK(status_);                                           \
+    } while (0)
 
 static void *gate_body(void *a)
 {
@@ -74,14 +76,7 @@ static int wait_fd(int fd, double timeout)
     return rc;
 }
 
-static int ticks;
-static void *ticker(void *a)
-{
-    (void)a;
-    while (green_sleep(0.005) == 0)
-        ticks++;
-    return NULL;
-}
+static int ticks; /* counted by test_ticker */
 
 static pid_t fork_exit_after(double seconds, int code)
 {
@@ -101,7 +96,7 @@ START_TEST(waitpid_while_other_greenlets_tick)
 {
     /* SIG-5 */
     alarm(20);
-    green_t *t = green_spawn(ticker, NULL);
+    green_t *t = green_spawn(test_ticker, &ticks);
     pid_t pid = fork_exit_after(0.1, 7);
     ck_assert_int_gt(pid, 0);
     int status = -1;
@@ -251,7 +246,7 @@ static void *thread_waitpid(void *a)
 {
     struct pid_wait *w = a;
     /* This thread's hub has its own loop: green_waitpid polls. */
-    green_t *t = green_spawn(ticker, NULL);
+    green_t *t = green_spawn(test_ticker, &ticks);
     errno = 0;
     w->rc = green_waitpid(w->pid, &w->status, 0);
     w->err = errno;
@@ -285,11 +280,6 @@ static void waitpid_in_link(green_t *g, void *arg)
     link_err = errno;
 }
 
-static void *noop(void *a)
-{
-    return a;
-}
-
 START_TEST(waitpid_errors)
 {
     alarm(20);
@@ -301,7 +291,7 @@ START_TEST(waitpid_errors)
     GREEN_ASSERT_ERRNO(green_waitpid(-1, &status, 0), ECHILD);
     /* Blocking from the hub is EDEADLK; WNOHANG is fine there. */
     pid_t pid = fork_exit_after(0.05, 0);
-    green_t *g = green_spawn(noop, NULL);
+    green_t *g = green_spawn(test_noop, NULL);
     ck_assert_int_eq(green_link(g, waitpid_in_link, (void *)(intptr_t)pid),
                      0);
     ck_assert_int_eq(green_join(g, 1), 0);
@@ -379,9 +369,7 @@ START_TEST(fork_child_spawns_sleeps_does_io_and_exits_0)
         green_shutdown();
         _exit(0);
     }
-    int status = -1;
-    ck_assert_int_eq(green_waitpid(pid, &status, 0), pid);
-    ASSERT_CHILD_OK(status);
+    ASSERT_CHILD_REAPED_OK(green_waitpid, pid);
     /* The parent is unaffected: its timer fired, its fd watcher works. */
     ck_assert_int_eq(green_join(timer, 5), 0);
     ck_assert_int_eq(slept, 1);
@@ -441,9 +429,7 @@ START_TEST(watcher_started_before_fork_fires_once_in_child)
     }
     ck_assert_int_eq(write(sv[1], "hi", 2), 2);
     /* Wait without running our loop, as libuv's test does. */
-    int status = -1;
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    ASSERT_CHILD_OK(status);
+    ASSERT_CHILD_REAPED_OK(waitpid, pid);
     ck_assert_int_eq(c.events, 0);
     /* The child consumed the data: nothing fires here... */
     ck_assert_int_eq(green_sleep(0.05), 0);
@@ -544,9 +530,7 @@ START_TEST(threadpool_works_in_child)
     /* The parent's call completes normally. */
     ck_assert_int_eq(green_join(g, 5), 0);
     ck_assert_int_eq(inflight.rc, 0);
-    int status = -1;
-    ck_assert_int_eq(green_waitpid(pid, &status, 0), pid);
-    ASSERT_CHILD_OK(status);
+    ASSERT_CHILD_REAPED_OK(green_waitpid, pid);
     green_release(g);
     alarm(0);
 }
@@ -579,9 +563,7 @@ START_TEST(kept_greenlets_run_only_when_child_yields_and_can_be_killed)
         green_release(b);
         _exit(0);
     }
-    int status = -1;
-    ck_assert_int_eq(green_waitpid(pid, &status, 0), pid);
-    ASSERT_CHILD_OK(status);
+    ASSERT_CHILD_REAPED_OK(green_waitpid, pid);
     /* In the parent both run on. */
     ck_assert_int_eq(green_join(a, 5), 0);
     ck_assert_int_eq(a_done, 1);
@@ -620,9 +602,7 @@ START_TEST(kept_greenlets_run_in_child_each_event_once)
         _exit(0);
     }
     /* Do not run our loop until the child is done: it reads the byte. */
-    int status = -1;
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    ASSERT_CHILD_OK(status);
+    ASSERT_CHILD_REAPED_OK(waitpid, pid);
     ck_assert_int_eq(green_join(a, 5), 0);
     ck_assert_int_eq(a_done, 1);
     /* The child's byte was consumed there: b waits for ours. */
@@ -668,9 +648,7 @@ START_TEST(fork_keeps_signal_mask_and_waiters)
         green_release(w);
         _exit(0);
     }
-    int status = -1;
-    ck_assert_int_eq(green_waitpid(pid, &status, 0), pid);
-    ASSERT_CHILD_OK(status);
+    ASSERT_CHILD_REAPED_OK(green_waitpid, pid);
     /* The child's signal did not reach the parent's waiter. */
     ck_assert_int_eq(green_done(w), 0);
     ck_assert_int_eq(green_kill(w, 1), 0);
@@ -701,7 +679,7 @@ START_TEST(guard_page_still_works_in_child)
     alarm(20);
     int errp[2];
     ck_assert_int_eq(pipe(errp), 0);
-    green_t *keep = green_spawn(noop, NULL);
+    green_t *keep = green_spawn(test_noop, NULL);
     pid_t pid = green_fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
@@ -731,7 +709,7 @@ END_TEST
 static void *thread_forks(void *a)
 {
     int *result = a;
-    green_t *t = green_spawn(ticker, NULL);
+    green_t *t = green_spawn(test_ticker, &ticks);
     *result = 0;
     if (green_threadpool_call(job_double, NULL, NULL) != 0)
         return NULL;

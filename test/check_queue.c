@@ -5,40 +5,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#include "testutil.h"
-
-static void setup(void)
-{
-    alarm(60);
-}
-
-static void teardown(void)
-{
-    alarm(0);
-    green_test_teardown();
-}
-
-#define P(x) ((void *)(intptr_t)(x))
-#define I(p) ((int)(intptr_t)(p))
-
-struct log {
-    int v[256];
-    int n;
-};
-
-static void log_add(struct log *l, int x)
-{
-    ck_assert_int_lt(l->n, 256);
-    l->v[l->n++] = x;
-}
-
-static void log_expect(const struct log *l, const int *want, int n)
-{
-    ck_assert_int_eq(l->n, n);
-    for (int i = 0; i < n; i++)
-        ck_assert_msg(l->v[i] == want[i], "log[%d] = %d, expected %d", i,
-                      l->v[i], want[i]);
-}
+#include "synctest.h"
 
 /* A greenlet doing one put or get. */
 struct op {
@@ -71,37 +38,6 @@ static void *putter(void *arg)
     if (o->log && o->rc == 0)
         log_add(o->log, o->id);
     return NULL;
-}
-
-static void *nothing(void *arg)
-{
-    (void)arg;
-    return NULL;
-}
-
-struct in_hub {
-    void (*fn)(void *arg);
-    void *arg;
-    int ran;
-};
-
-static void in_hub_cb(green_t *g, void *arg)
-{
-    (void)g;
-    struct in_hub *h = arg;
-    h->fn(h->arg);
-    h->ran = 1;
-}
-
-static void run_in_hub(void (*fn)(void *), void *arg)
-{
-    struct in_hub h = {fn, arg, 0};
-    green_t *g = green_spawn(nothing, NULL);
-    ck_assert_int_eq(green_link(g, in_hub_cb, &h), 0);
-    ck_assert_int_eq(green_join(g, -1), 0);
-    while (!h.ran)
-        green_yield();
-    green_release(g);
 }
 
 /******************************************************************************/
@@ -593,9 +529,7 @@ START_TEST(queue_free_wakes_joiners_with_ebadf)
     green_t *g = green_spawn(queue_joiner, &o);
     green_yield();
     green_queue_free(q);
-    ck_assert_int_eq(green_join(g, 5), 0);
-    ck_assert_int_eq(o.rc, -1);
-    ck_assert_int_eq(o.err, EBADF);
+    join_expect_failure(g, &o.rc, &o.err, EBADF);
     green_release(g);
 }
 END_TEST
@@ -687,18 +621,6 @@ static void queue_hub_ops(void *arg)
     green_queue_task_done(q);
 }
 
-static int thread_bad;
-#define THREAD_EXPECT_ERRNO(expr, err)                                      \
-    do {                                                                    \
-        errno = 0;                                                          \
-        long long rc_ = (long long)(intptr_t)(expr);                        \
-        if ((rc_ != -1 && rc_ != 0) || errno != (err)) {                    \
-            fprintf(stderr, "%s:%d: %s: rc=%lld errno=%d\n", __FILE__,      \
-                    __LINE__, #expr, rc_, errno);                           \
-            thread_bad++;                                                   \
-        }                                                                   \
-    } while (0)
-
 static void *queue_cross_thread(void *arg)
 {
     green_queue_t *q = arg;
@@ -729,11 +651,7 @@ START_TEST(queue_bad_arguments_hub_and_threads)
     ck_assert_uint_eq(green_queue_size(q), 0);
     run_in_hub(queue_hub_ops, q);
     ck_assert_int_eq(green_queue_join(q, 0), 0);
-    pthread_t t;
-    thread_bad = 0;
-    ck_assert_int_eq(pthread_create(&t, NULL, queue_cross_thread, q), 0);
-    pthread_join(t, NULL);
-    ck_assert_int_eq(thread_bad, 0);
+    run_in_thread(queue_cross_thread, q);
     /* Nothing else alive: waiting forever is EDEADLK. */
     GREEN_ASSERT_ERRNO(green_queue_get(q, &v, -1), EDEADLK);
     green_queue_free(q);
@@ -769,7 +687,7 @@ static Suite *queue_suite(void)
 
 #define GREEN_TCASE(name)                                                   \
     tc = tcase_create(name);                                                \
-    tcase_add_checked_fixture(tc, setup, teardown);                         \
+    tcase_add_checked_fixture(tc, test_alarm_setup, test_alarm_teardown);   \
     suite_add_tcase(s, tc)
 
     GREEN_TCASE("fifo");

@@ -8,20 +8,6 @@
 
 #include "iotest.h"
 
-static int have_ipv6(void)
-{
-    int fd = socket(AF_INET6, SOCK_STREAM, 0);
-    if (fd < 0)
-        return 0;
-    struct sockaddr_in6 a;
-    memset(&a, 0, sizeof a);
-    a.sin6_family = AF_INET6;
-    a.sin6_addr = in6addr_loopback;
-    int ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
-    close(fd);
-    return ok;
-}
-
 static void echo_handler(int fd, void *arg)
 {
     (void)arg;
@@ -155,7 +141,7 @@ START_TEST(address_forms)
 {
     const char *tcp[] = {"127.0.0.1:0", ":0", "localhost:0", "[::1]:0"};
     for (int i = 0; i < 4; i++) {
-        if (i == 3 && !have_ipv6())
+        if (i == 3 && !test_have_ipv6())
             break;
         green_server_t *s = start_server(tcp[i], echo_handler, NULL);
         int port = green_server_port(s);

@@ -7,18 +7,6 @@
 
 #include "testutil.h"
 
-/* "At once": generous on a loaded machine, stretched under Valgrind and
-   the sanitizers (test_slack). */
-static double test_prompt(void)
-{
-    return 0.05 + test_slack() / 5;
-}
-
-static void *noop(void *a)
-{
-    return a;
-}
-
 /* The handler currently installed for signum. */
 static void (*handler_of(int signum))(int)
 {
@@ -53,14 +41,7 @@ static void *waiter(void *a)
     return NULL;
 }
 
-static int ticks;
-static void *ticker(void *a)
-{
-    (void)a;
-    while (green_sleep(0.005) == 0)
-        ticks++;
-    return NULL;
-}
+static int ticks; /* counted by test_ticker */
 
 /******************************************************************************/
 /*  Waking                                                                    */
@@ -72,7 +53,7 @@ START_TEST(two_waiters_both_wake)
     alarm(20);
     struct wait_rec a = {SIGUSR1, -1, 9, 0, 0}, b = {SIGUSR1, 5, 9, 0, 0};
     green_t *ga = green_spawn(waiter, &a), *gb = green_spawn(waiter, &b);
-    green_t *t = green_spawn(ticker, NULL);
+    green_t *t = green_spawn(test_ticker, &ticks);
     ck_assert_int_eq(green_sleep(0.05), 0);
     ck_assert_int_eq(a.rc, 9); /* still waiting */
     ck_assert_msg(ticks >= 3, "ticker blocked: %d ticks", ticks);
@@ -277,7 +258,7 @@ struct thread_wait {
 static void *thread_waiter(void *a)
 {
     struct thread_wait *t = a;
-    green_t *tick = green_spawn(noop, NULL); /* creates this thread's hub */
+    green_t *tick = green_spawn(test_noop, NULL); /* creates this thread's hub */
     green_release(tick);
     errno = 0;
     t->rc = green_signal_wait(t->signum, t->timeout);
@@ -361,7 +342,7 @@ START_TEST(bad_args)
     GREEN_ASSERT_ERRNO(green_signal_wait(SIGSEGV, 1), EINVAL);
     GREEN_ASSERT_ERRNO(green_signal_wait(SIGUSR1, 0.0 / 0.0), EINVAL);
     GREEN_ASSERT_ERRNO(green_signal_wait(SIGUSR1, 0), EAGAIN);
-    green_t *g = green_spawn(noop, NULL);
+    green_t *g = green_spawn(test_noop, NULL);
     ck_assert_int_eq(green_link(g, wait_in_link, NULL), 0);
     ck_assert_int_eq(green_join(g, 1), 0);
     ck_assert_int_eq(green_sleep(0.01), 0);

@@ -120,14 +120,6 @@ static void overflow_body(void)
     green_join(g, -1);
 }
 
-static int count(const char *hay, const char *needle)
-{
-    int n = 0;
-    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
-        n++;
-    return n;
-}
-
 START_TEST(overflow_is_reported_once_and_dies_by_sigsegv)
 {
     /* STK-1 */
@@ -135,7 +127,7 @@ START_TEST(overflow_is_reported_once_and_dies_by_sigsegv)
     int status = run_child(overflow_body, out, sizeof out);
     ck_assert_msg(died_of_segv(status), "status %#x, stderr: %s", status,
                   out);
-    ck_assert_msg(count(out, "libgreen: stack overflow in greenlet 'deep' (id ") == 1,
+    ck_assert_msg(test_count_substr(out, "libgreen: stack overflow in greenlet 'deep' (id ") == 1,
                   "stderr: %s", out);
     ck_assert_msg(strstr(out, ", stack 65536 bytes)\n"), "stderr: %s", out);
 }
@@ -148,7 +140,7 @@ START_TEST(overflow_is_reported_with_mprotect_guards_too)
     char out[4096];
     int status = run_child(overflow_body, out, sizeof out);
     ck_assert_msg(died_of_segv(status), "status %#x", status);
-    ck_assert_msg(count(out, "libgreen: stack overflow in greenlet 'deep'") == 1,
+    ck_assert_msg(test_count_substr(out, "libgreen: stack overflow in greenlet 'deep'") == 1,
                   "stderr: %s", out);
 }
 END_TEST
@@ -207,18 +199,6 @@ static void *park(void *arg)
     return NULL;
 }
 
-static long rss_kib(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    long size = 0, res = 0;
-    if (f) {
-        if (fscanf(f, "%ld %ld", &size, &res) != 2)
-            res = 0;
-        fclose(f);
-    }
-    return res * (sysconf(_SC_PAGESIZE) / 1024);
-}
-
 START_TEST(idle_greenlets_cost_little_resident_memory)
 {
     /* STK-8: 10,000 sleeping greenlets, about one page each. */
@@ -226,11 +206,11 @@ START_TEST(idle_greenlets_cost_little_resident_memory)
     static green_t *g[N];
     double s = 10;
     green_yield();
-    long before = rss_kib();
+    long before = test_rss_kib();
     for (int i = 0; i < N; i++)
         g[i] = green_spawn(park, &s);
     green_yield();
-    long per = (rss_kib() - before) * 1024 / N;
+    long per = (test_rss_kib() - before) * 1024 / N;
     if (test_measures_rss())
         ck_assert_msg(per <= 12 * 1024, "%ld bytes per greenlet", per);
     ck_assert_int_eq(green_killall(g, N, -1), 0);
@@ -238,16 +218,6 @@ START_TEST(idle_greenlets_cost_little_resident_memory)
         green_release(g[i]);
 }
 END_TEST
-
-static int map_count(void)
-{
-    FILE *f = fopen("/proc/self/maps", "r");
-    int n = 0, c;
-    while ((c = fgetc(f)) != EOF)
-        n += c == '\n';
-    fclose(f);
-    return n;
-}
 
 START_TEST(mprotect_guards_hit_the_map_limit_with_enomem)
 {
@@ -260,7 +230,7 @@ START_TEST(mprotect_guards_hit_the_map_limit_with_enomem)
     enum { MAX = 200000 };
     green_t **g = calloc(MAX, sizeof *g);
     green_attr_t attr = {.stack_size = 16 * 1024, .name = NULL};
-    int base = map_count();
+    int base = test_map_count();
     int n = 0;
     errno = 0;
     while (n < MAX && (g[n] = green_new(park, NULL, &attr)) != NULL)
@@ -276,8 +246,8 @@ START_TEST(mprotect_guards_hit_the_map_limit_with_enomem)
     free(g);
     green_shutdown();
     int slack = GREEN_TEST_SANITIZED ? 64 : 16;
-    ck_assert_msg(map_count() < base + slack, "maps %d, base %d",
-                  map_count(), base);
+    ck_assert_msg(test_map_count() < base + slack, "maps %d, base %d",
+                  test_map_count(), base);
     double s = 0.001;
     green_t *ok = green_spawn(park, &s);
     ck_assert_ptr_nonnull(ok);

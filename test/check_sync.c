@@ -6,95 +6,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#include "testutil.h"
-
-/* Checks made in another OS thread are counted there and asserted by the
-   test's own thread (Check's assertions belong to the test thread). */
-static int thread_bad;
-#define THREAD_EXPECT_ERRNO(expr, err)                                      \
-    do {                                                                    \
-        errno = 0;                                                          \
-        long long rc_ = (long long)(intptr_t)(expr);                        \
-        if ((rc_ != -1 && rc_ != 0) || errno != (err)) {                    \
-            fprintf(stderr, "%s:%d: %s: rc=%lld errno=%d\n", __FILE__,      \
-                    __LINE__, #expr, rc_, errno);                           \
-            thread_bad++;                                                   \
-        }                                                                   \
-    } while (0)
-
-static void setup(void)
-{
-    alarm(60); /* a hang fails the test even with CK_FORK=no */
-}
-
-static void teardown(void)
-{
-    alarm(0);
-    green_test_teardown();
-}
-
-/* An ordered log of small integers written by greenlets. */
-struct log {
-    int v[64];
-    int n;
-};
-
-static void log_add(struct log *l, int x)
-{
-    ck_assert_int_lt(l->n, 64);
-    l->v[l->n++] = x;
-}
-
-static void log_expect(const struct log *l, const int *want, int n)
-{
-    ck_assert_int_eq(l->n, n);
-    for (int i = 0; i < n; i++)
-        ck_assert_msg(l->v[i] == want[i], "log[%d] = %d, expected %d", i,
-                      l->v[i], want[i]);
-}
-
-/* Run fn(arg) inside the hub (a link callback) and wait for it. */
-struct in_hub {
-    void (*fn)(void *arg);
-    void *arg;
-    int ran;
-};
-
-static void *nothing(void *arg)
-{
-    (void)arg;
-    return NULL;
-}
-
-static void in_hub_cb(green_t *g, void *arg)
-{
-    (void)g;
-    struct in_hub *h = arg;
-    h->fn(h->arg);
-    h->ran = 1;
-}
-
-static void run_in_hub(void (*fn)(void *), void *arg)
-{
-    struct in_hub h = {fn, arg, 0};
-    green_t *g = green_spawn(nothing, NULL);
-    ck_assert_ptr_nonnull(g);
-    ck_assert_int_eq(green_link(g, in_hub_cb, &h), 0);
-    ck_assert_int_eq(green_join(g, -1), 0);
-    while (!h.ran)
-        green_yield();
-    green_release(g);
-}
-
-/* Run fn(arg) in a new OS thread and wait for it. */
-static void run_in_thread(void *(*fn)(void *), void *arg)
-{
-    pthread_t t;
-    thread_bad = 0;
-    ck_assert_int_eq(pthread_create(&t, NULL, fn, arg), 0);
-    ck_assert_int_eq(pthread_join(t, NULL), 0);
-    ck_assert_int_eq(thread_bad, 0);
-}
+#include "synctest.h"
 
 /******************************************************************************/
 /*  Event                                                                     */
@@ -357,9 +269,7 @@ START_TEST(result_set_error_fails_every_getter_with_it)
     green_t *g = green_spawn(result_getter, &w);
     green_yield();
     ck_assert_int_eq(green_result_set_error(r, EIO), 0);
-    ck_assert_int_eq(green_join(g, 5), 0);
-    ck_assert_int_eq(w.rc, -1);
-    ck_assert_int_eq(w.err, EIO);
+    join_expect_failure(g, &w.rc, &w.err, EIO);
     ck_assert_ptr_null(w.value);
     /* Later getters get the same, at once. */
     void *v = (void *)1;
@@ -417,9 +327,7 @@ START_TEST(result_free_wakes_getters_with_ebadf)
     green_t *g = green_spawn(result_getter, &w);
     green_yield();
     green_result_free(r);
-    ck_assert_int_eq(green_join(g, 5), 0);
-    ck_assert_int_eq(w.rc, -1);
-    ck_assert_int_eq(w.err, EBADF);
+    join_expect_failure(g, &w.rc, &w.err, EBADF);
     green_release(g);
 }
 END_TEST
@@ -704,9 +612,7 @@ START_TEST(lock_release_requires_ownership)
     /* Nor take it. */
     struct lock_user u = {l, NULL, 0, 0, 0, 0, -2, 0, 0, 0};
     g = green_spawn(lock_user, &u);
-    ck_assert_int_eq(green_join(g, 5), 0);
-    ck_assert_int_eq(u.rc, -1);
-    ck_assert_int_eq(u.err, EAGAIN);
+    join_expect_failure(g, &u.rc, &u.err, EAGAIN);
     green_release(g);
     ck_assert_int_eq(green_lock_release(l), 0);
     GREEN_ASSERT_ERRNO(green_lock_release(l), EPERM);
@@ -736,9 +642,7 @@ START_TEST(lock_recursive_counts_acquisitions)
         ck_assert_int_eq(green_lock_release(l), 0);
         /* Still held: another greenlet cannot take it. */
         green_t *g = green_spawn(lock_user, &u);
-        ck_assert_int_eq(green_join(g, 5), 0);
-        ck_assert_int_eq(u.rc, -1);
-        ck_assert_int_eq(u.err, EAGAIN);
+        join_expect_failure(g, &u.rc, &u.err, EAGAIN);
         green_release(g);
     }
     ck_assert_int_eq(green_lock_release(l), 0);
@@ -832,9 +736,7 @@ START_TEST(lock_free_wakes_waiters_with_ebadf)
     green_t *g = green_spawn(lock_user, &u);
     green_yield();
     green_lock_free(l);
-    ck_assert_int_eq(green_join(g, 5), 0);
-    ck_assert_int_eq(u.rc, -1);
-    ck_assert_int_eq(u.err, EBADF);
+    join_expect_failure(g, &u.rc, &u.err, EBADF);
     green_release(g);
 }
 END_TEST
@@ -1065,9 +967,7 @@ START_TEST(cond_free_wakes_waiters_with_ebadf_lock_held)
     green_t *g = green_spawn(cond_waiter, &w);
     green_yield();
     green_cond_free(c);
-    ck_assert_int_eq(green_join(g, 5), 0);
-    ck_assert_int_eq(w.rc, -1);
-    ck_assert_int_eq(w.err, EBADF);
+    join_expect_failure(g, &w.rc, &w.err, EBADF);
     ck_assert_int_eq(w.held_after, 1);
     green_release(g);
     green_lock_free(l);
@@ -1196,7 +1096,7 @@ static Suite *sync_suite(void)
 
 #define GREEN_TCASE(name)                                                   \
     tc = tcase_create(name);                                                \
-    tcase_add_checked_fixture(tc, setup, teardown);                         \
+    tcase_add_checked_fixture(tc, test_alarm_setup, test_alarm_teardown);   \
     suite_add_tcase(s, tc)
 
     GREEN_TCASE("event");

@@ -6,31 +6,6 @@
 
 #include "testutil.h"
 
-/* "At once": generous on a loaded machine, stretched under Valgrind and
-   the sanitizers (test_slack). */
-static double test_prompt(void)
-{
-    return 0.05 + test_slack() / 5;
-}
-
-static int thread_count(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    int n = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "Threads: %d", &n) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return n;
-}
-
-static void *noop(void *a)
-{
-    return a;
-}
-
 /******************************************************************************/
 /*  THR-1: a hub per thread                                                   */
 /******************************************************************************/
@@ -153,7 +128,7 @@ START_TEST(ten_thousand_spawns_from_three_threads_each_once)
         last_seen[i] = -1;
     green_hub_t *hub = green_hub_current();
     ck_assert_ptr_nonnull(hub);
-    int threads_before = thread_count();
+    int threads_before = test_thread_count();
     struct sender_arg sa[SENDERS];
     pthread_t th[SENDERS];
     for (int i = 0; i < SENDERS; i++) {
@@ -177,7 +152,7 @@ START_TEST(ten_thousand_spawns_from_three_threads_each_once)
     ck_assert_int_eq(out_of_order, 0);
     /* The senders did not get hubs (no threads of theirs remain). */
     if (!GREEN_TEST_SANITIZED) /* TSan adds a thread of its own */
-        ck_assert_int_eq(thread_count(), threads_before);
+        ck_assert_int_eq(test_thread_count(), threads_before);
     alarm(0);
 }
 END_TEST
@@ -248,7 +223,7 @@ START_TEST(spawn_into_own_hub_from_greenlet_and_hub_context)
 {
     green_hub_t *hub = green_hub_current();
     ck_assert_int_eq(green_hub_spawn(hub, own_fn, NULL), 0);
-    green_t *g = green_spawn(noop, NULL);
+    green_t *g = green_spawn(test_noop, NULL);
     ck_assert_int_eq(green_link(g, spawn_in_link, hub), 0);
     ck_assert_int_eq(green_run(), 0);
     ck_assert_int_eq(link_spawn_rc, 0);
@@ -354,7 +329,7 @@ static void *owner_main(void *a)
 {
     struct owner *o = a;
     green_t *g = green_spawn(long_sleep, NULL);
-    green_t *fresh = green_new(noop, NULL, NULL);
+    green_t *fresh = green_new(test_noop, NULL, NULL);
     green_yield();
     atomic_store(&o->fresh, fresh);
     atomic_store(&o->g, g);
@@ -411,7 +386,7 @@ static void *exit_without_shutdown(void *a)
 {
     (void)a;
     green_hub_current();
-    green_t *g = green_spawn(noop, NULL);
+    green_t *g = green_spawn(test_noop, NULL);
     green_join(g, 1);
     green_release(g);
     green_threadpool_call(job, NULL, NULL); /* starts a worker */
@@ -421,13 +396,13 @@ static void *exit_without_shutdown(void *a)
 START_TEST(thread_exit_frees_hub_and_joins_workers)
 {
     alarm(20);
-    int before = thread_count();
+    int before = test_thread_count();
     pthread_t th;
     ck_assert_int_eq(pthread_create(&th, NULL, exit_without_shutdown, NULL),
                      0);
     ck_assert_int_eq(pthread_join(th, NULL), 0);
     if (!GREEN_TEST_SANITIZED) /* TSan adds a thread of its own */
-        ck_assert_int_eq(thread_count(), before);
+        ck_assert_int_eq(test_thread_count(), before);
     alarm(0);
 }
 END_TEST

@@ -10,13 +10,6 @@
 
 #include "testutil.h"
 
-/* "At once": generous on a loaded machine, stretched under Valgrind and
-   the sanitizers (test_slack). */
-static double test_prompt(void)
-{
-    return 0.05 + test_slack() / 5;
-}
-
 static void *job_double(void *a)
 {
     return (void *)((intptr_t)a * 2);
@@ -52,20 +45,6 @@ static void wait_started(int n)
     while (atomic_load(&started) < n && test_now() < deadline)
         ck_assert_int_eq(green_sleep(0.001), 0);
     ck_assert_int_ge(atomic_load(&started), n);
-}
-
-/* The number of threads of this process. */
-static int thread_count(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    int n = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "Threads: %d", &n) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return n;
 }
 
 /******************************************************************************/
@@ -336,7 +315,7 @@ END_TEST
 
 START_TEST(shutdown_joins_workers_and_frees_orphans)
 {
-    int before = thread_count();
+    int before = test_thread_count();
     struct kill_rec k = {0};
     green_t *g = green_spawn(killed_caller, &k);
     green_t *s[3];
@@ -344,7 +323,7 @@ START_TEST(shutdown_joins_workers_and_frees_orphans)
         s[i] = green_spawn(sleeper_caller, (void *)(intptr_t)1000);
     wait_started(4);
     if (!GREEN_TEST_SANITIZED) /* TSan adds a thread of its own */
-        ck_assert_int_eq(thread_count(), before + 4);
+        ck_assert_int_eq(test_thread_count(), before + 4);
     ck_assert_int_eq(green_kill(g, 1), 0);
     green_release(g);
     for (int i = 0; i < 3; i++)
@@ -353,7 +332,7 @@ START_TEST(shutdown_joins_workers_and_frees_orphans)
     green_shutdown();
     ck_assert_int_eq(atomic_load(&finished), 4);
     if (!GREEN_TEST_SANITIZED) /* TSan adds a thread of its own */
-        ck_assert_int_eq(thread_count(), before);
+        ck_assert_int_eq(test_thread_count(), before);
 }
 END_TEST
 
@@ -386,17 +365,12 @@ static void call_in_link(green_t *g, void *arg)
     link_err = errno;
 }
 
-static void *noop(void *a)
-{
-    return a;
-}
-
 START_TEST(bad_args_and_hub_context)
 {
     GREEN_ASSERT_ERRNO(green_threadpool_call(NULL, NULL, NULL), EINVAL);
     GREEN_ASSERT_ERRNO(green_threadpool_set_size(0), EINVAL);
     GREEN_ASSERT_ERRNO(green_threadpool_set_size((size_t)1 << 40), EINVAL);
-    green_t *g = green_spawn(noop, NULL);
+    green_t *g = green_spawn(test_noop, NULL);
     ck_assert_int_eq(green_link(g, call_in_link, NULL), 0);
     ck_assert_int_eq(green_join(g, 1), 0);
     ck_assert_int_eq(green_sleep(0.01), 0);
@@ -520,7 +494,7 @@ static void gai_in_link(green_t *g, void *arg)
 
 START_TEST(getaddrinfo_in_hub_is_edeadlk)
 {
-    green_t *g = green_spawn(noop, NULL);
+    green_t *g = green_spawn(test_noop, NULL);
     ck_assert_int_eq(green_link(g, gai_in_link, NULL), 0);
     ck_assert_int_eq(green_join(g, 1), 0);
     ck_assert_int_eq(green_sleep(0.01), 0);

@@ -5,24 +5,10 @@
 # and SIGTERM detaches libgreen so that the daemon's ev_run returns
 # ("bye", exit 0).  Loopback only; the daemon is stopped by PID.
 set -e
-OUT=$(mktemp)
-PID=
-cleanup() {
-    [ -n "$PID" ] && kill -9 "$PID" 2>/dev/null
-    rm -f "$OUT"
-}
-trap cleanup EXIT
-"${top_builddir:-.}/demo/embed_daemon" 0 0.1 > "$OUT" &
-PID=$!
-PORT=
-for _ in $(seq 50); do
-    PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$OUT")
-    [ -n "$PORT" ] && break
-    sleep 0.1
-done
-test -n "$PORT"
-exec 3<>"/dev/tcp/127.0.0.1/$PORT"
-exec 4<>"/dev/tcp/127.0.0.1/$PORT"
+. "${top_srcdir:-.}/test/demo_server_lib.sh"
+start_demo embed_daemon 0 0.1
+exec 3<>"/dev/tcp/127.0.0.1/$DEMO_PORT"
+exec 4<>"/dev/tcp/127.0.0.1/$DEMO_PORT"
 printf 'hello from 3\n' >&3
 printf 'hello from 4\n' >&4
 read -r -t 5 a <&4
@@ -33,14 +19,11 @@ printf 'again\n' >&3
 read -r -t 5 c <&3
 test "$c" = "again"
 sleep 0.3 # a few stats ticks while both connections stay open
-grep -q '^stats: accepted=2 active=2 bytes=32$' "$OUT"
+grep -q '^stats: accepted=2 active=2 bytes=32$' "$DEMO_OUT"
 exec 4>&-
-kill -TERM "$PID"
-rc=0
-wait "$PID" || rc=$?
-PID=
+term_demo
 exec 3>&-
-cat "$OUT"
-test "$rc" -eq 0
-tail -n 1 "$OUT" | grep -qx 'bye'
-grep -q '^stats: accepted=2 active=[0-9]* bytes=32 (final)$' "$OUT"
+cat "$DEMO_OUT"
+test "$DEMO_RC" -eq 0
+tail -n 1 "$DEMO_OUT" | grep -qx 'bye'
+grep -q '^stats: accepted=2 active=[0-9]* bytes=32 (final)$' "$DEMO_OUT"

@@ -1,7 +1,8 @@
-# Sourced by the demo server smoke tests: start_demo NAME starts
-# demo/NAME on a free loopback port (it prints "listening on
-# 127.0.0.1:PORT"), sets DEMO_PID and DEMO_PORT, and kills it by PID on
-# exit.
+# Sourced by the demo server smoke tests: start_demo NAME [ARGS...]
+# starts demo/NAME with ARGS (default: 0, a free port) on loopback (it
+# prints "listening on 127.0.0.1:PORT" into $DEMO_OUT), sets DEMO_PID and
+# DEMO_PORT, and kills it by PID on exit.  term_demo sends SIGTERM, waits
+# and puts the exit status in DEMO_RC.
 DEMO_PID=
 DEMO_OUT=$(mktemp)
 stop_demo() {
@@ -14,7 +15,10 @@ stop_demo() {
 trap stop_demo EXIT
 
 start_demo() {
-    "${top_builddir:-.}/demo/$1" 0 > "$DEMO_OUT" &
+    name=$1
+    shift
+    [ $# -gt 0 ] || set -- 0
+    "${top_builddir:-.}/demo/$name" "$@" > "$DEMO_OUT" &
     DEMO_PID=$!
     i=0
     while [ $i -lt 50 ]; do
@@ -23,6 +27,13 @@ start_demo() {
         sleep 0.1
         i=$((i + 1))
     done
-    echo "demo/$1 did not start" >&2
+    echo "demo/$name did not start" >&2
     exit 1
+}
+
+term_demo() {
+    kill -TERM "$DEMO_PID"
+    DEMO_RC=0
+    wait "$DEMO_PID" || DEMO_RC=$?
+    DEMO_PID=
 }

@@ -15,13 +15,8 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-#include <dirent.h>
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SANITIZED 1 /* quarantine: RSS growth means nothing */
-#else
-#define SANITIZED 0
-#endif
+#include "procstat.h"
 
 #define WORKERS 2000
 #define PAIRS 16
@@ -40,13 +35,6 @@ static uint64_t rnd(void)
 static unsigned pick(unsigned n)
 {
     return (unsigned)(rnd() % n);
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 static void fail(const char *what)
@@ -180,36 +168,6 @@ static void on_finished(green_t *g, void *arg)
         stats.canceled++;
 }
 
-static int count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    int n = 0;
-    while (readdir(d))
-        n++;
-    closedir(d);
-    return n;
-}
-
-static int count_maps(void)
-{
-    FILE *f = fopen("/proc/self/maps", "r");
-    int n = 0, c;
-    while ((c = fgetc(f)) != EOF)
-        n += c == '\n';
-    fclose(f);
-    return n;
-}
-
-static long rss_kib(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    long size = 0, res = 0;
-    if (fscanf(f, "%ld %ld", &size, &res) != 2)
-        res = 0;
-    fclose(f);
-    return res * (sysconf(_SC_PAGESIZE) / 1024);
-}
-
 static void one_round(void)
 {
     queue = green_queue_new(1 + pick(64));
@@ -261,23 +219,23 @@ int main(int argc, char **argv)
     printf("stress: seed %" PRIu64 ", %.0f s\n", seed, seconds);
     fflush(stdout);
 
-    int fds0 = count_fds();
+    int fds0 = test_fd_count();
     one_round(); /* warm-up: hub, stack cache, libev structures */
     green_shutdown();
-    int maps0 = count_maps();
+    int maps0 = test_map_count();
     long rss1 = 0;
-    double end = now() + seconds;
+    double end = test_now() + seconds;
     int rounds = 0;
     do {
         one_round();
         rounds++;
         if (rounds == 2)
-            rss1 = rss_kib();
-    } while (now() < end);
+            rss1 = test_rss_kib();
+    } while (test_now() < end);
     green_shutdown();
 
-    int fds = count_fds(), maps = count_maps();
-    long rss = rss_kib();
+    int fds = test_fd_count(), maps = test_map_count();
+    long rss = test_rss_kib();
     printf("stress: %d rounds, %ld greenlets started, %ld finished "
            "(%ld canceled), %ld spawns, %ld kills, %ld sleeps, %ld yields, "
            "%ld puts, %ld gets, %ld timeouts, %ld I/O bytes\n",
@@ -290,9 +248,10 @@ int main(int argc, char **argv)
         fail("fd leak");
     /* ASan's allocator and Valgrind (GREEN_TEST_SLOW) map and unmap
        regions of their own as they go. */
-    if (maps > maps0 + (SANITIZED || getenv("GREEN_TEST_SLOW") ? 64 : 8))
+    if (maps >
+        maps0 + (GREEN_TEST_SANITIZED || getenv("GREEN_TEST_SLOW") ? 64 : 8))
         fail("mapping leak (stacks not returned)");
-    if (rss1 && rss > rss1 + 16 * 1024 && !SANITIZED &&
+    if (rss1 && rss > rss1 + 16 * 1024 && !GREEN_TEST_SANITIZED &&
         !getenv("GREEN_TEST_SLOW"))
         fail("memory grew between rounds");
     printf("stress: OK\n");

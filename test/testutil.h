@@ -11,18 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Sanitizer builds run much slower and hold freed memory in quarantine:
-   time bounds stretch and RSS bounds are skipped there. */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define GREEN_TEST_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define GREEN_TEST_SANITIZED 1
-#endif
-#endif
-#ifndef GREEN_TEST_SANITIZED
-#define GREEN_TEST_SANITIZED 0
-#endif
+#include "procstat.h"
 
 /* Slack for "not late" time bounds; GREEN_TEST_SLACK overrides it (the
    machines are shared and noisy).  "Not early" is asserted strictly. */
@@ -47,11 +36,26 @@ static inline int test_measures_rss(void)
     return !GREEN_TEST_SANITIZED && !getenv("GREEN_TEST_SLOW");
 }
 
-static inline double test_now(void)
+/* "At once": generous on a loaded machine, stretched under Valgrind and
+   the sanitizers (test_slack). */
+static inline double test_prompt(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    return 0.05 + test_slack() / 5;
+}
+
+/* Number of (possibly overlapping) occurrences of needle in hay. */
+static inline int test_count_substr(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
+        n++;
+    return n;
+}
+
+/* For greenlets that only need to exist: returns its argument. */
+static inline void *test_noop(void *arg)
+{
+    return arg;
 }
 
 /* expr must fail with -1 (or NULL) and errno err. */
@@ -78,6 +82,29 @@ static inline double test_now(void)
 static inline void green_test_teardown(void)
 {
     green_shutdown();
+}
+
+/* Counts *(int *)counter up every 5 ms until its sleep fails (killed):
+   proof that other greenlets keep running. */
+static inline void *test_ticker(void *counter)
+{
+    int *n = counter;
+    while (green_sleep(0.005) == 0)
+        (*n)++;
+    return NULL;
+}
+
+/* Fixture for suites whose tests could hang: a hang fails the test even
+   with CK_FORK=no; the teardown also frees the hub. */
+static inline void test_alarm_setup(void)
+{
+    alarm(60);
+}
+
+static inline void test_alarm_teardown(void)
+{
+    alarm(0);
+    green_test_teardown();
 }
 
 /* Run every suite of one file; exit status for Automake. */
