@@ -46,7 +46,7 @@ static void fail(const char *what)
 
 /* What happened, for the summary and for the invariants. */
 static struct {
-    long started, finished, canceled, timed_out, sleeps, yields, spawns,
+    long started, finished, killed, canceled, timed_out, sleeps, yields, spawns,
         kills, puts, gets, io_bytes, eagain;
 } stats;
 
@@ -165,7 +165,7 @@ static void on_finished(green_t *g, void *arg)
     (void)arg;
     stats.finished++;
     if (green_error(g) == ECANCELED)
-        stats.canceled++;
+        stats.killed++;
 }
 
 static void one_round(void)
@@ -237,9 +237,10 @@ int main(int argc, char **argv)
     int fds = test_fd_count(), maps = test_map_count();
     long rss = test_rss_kib();
     printf("stress: %d rounds, %ld greenlets started, %ld finished "
-           "(%ld canceled), %ld spawns, %ld kills, %ld sleeps, %ld yields, "
+           "(%ld killed), %ld calls canceled, %ld spawns, %ld kills, %ld sleeps, %ld yields, "
            "%ld puts, %ld gets, %ld timeouts, %ld I/O bytes\n",
-           rounds, stats.started, stats.finished, stats.canceled,
+           rounds, stats.started, stats.finished, stats.killed,
+           stats.canceled,
            stats.spawns, stats.kills, stats.sleeps, stats.yields,
            stats.puts, stats.gets, stats.timed_out, stats.io_bytes);
     printf("stress: fds %d -> %d, maps %d -> %d, rss %ld -> %ld KiB\n", fds0,
