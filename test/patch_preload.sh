@@ -3,7 +3,7 @@
 # that was not linked against it; and the same program without it.
 set -e
 b=${top_builddir:-.}
-prog="$b/test/check_patch_preload"
+prog="$b/test/patch_preload_prog"
 lib="$b/lib/.libs/libgreen-patch.so"
 if ldd "$prog" 2>/dev/null | grep -q 'lib[at]san'; then
     echo "SKIP: sanitizer runtimes must come first in LD_PRELOAD"; exit 77
