@@ -113,6 +113,13 @@ struct green__module {
     void (*fork_child)(struct green__hub *hub);
 };
 
+struct green__hub;
+/* Register (or, with NULLs, clear) a module's state and hooks. */
+static inline void green__module_set(struct green__hub *hub, int id,
+                                     void *state,
+                                     void (*term)(struct green__hub *),
+                                     void (*fork_child)(struct green__hub *));
+
 struct green__hub {
     struct ev_loop *loop;       /* the libev loop */
     int own_loop;               /* 1 if we created loop (not attached) */
@@ -148,6 +155,16 @@ struct green__hub {
     struct green__module mod[GREEN__MOD_MAX];
     uint64_t switches;          /* context switches (monitor, bench) */
 };
+
+static inline void green__module_set(struct green__hub *hub, int id,
+                                     void *state,
+                                     void (*term)(struct green__hub *),
+                                     void (*fork_child)(struct green__hub *))
+{
+    hub->mod[id].state = state;
+    hub->mod[id].term = term;
+    hub->mod[id].fork_child = fork_child;
+}
 
 /* The calling thread's hub, created on first use; NULL/ENOMEM if that
    fails.  green__hub_peek never creates one. */

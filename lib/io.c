@@ -118,8 +118,7 @@ static void io_term(struct green__hub *hub)
     ev_ref(hub->loop);
     ev_prepare_stop(hub->loop, &st->prepare);
     free(st);
-    hub->mod[GREEN__MOD_IO].state = NULL;
-    hub->mod[GREEN__MOD_IO].term = NULL;
+    green__module_set(hub, GREEN__MOD_IO, NULL, NULL, NULL);
 }
 
 static struct io_state *io_state(struct green__hub *hub)
@@ -136,8 +135,7 @@ static struct io_state *io_state(struct green__hub *hub)
     ev_prepare_start(hub->loop, &st->prepare);
     /* Always on, but it must not keep the loop alive by itself. */
     ev_unref(hub->loop);
-    hub->mod[GREEN__MOD_IO].state = st;
-    hub->mod[GREEN__MOD_IO].term = io_term;
+    green__module_set(hub, GREEN__MOD_IO, st, io_term, NULL);
     return st;
 }
 

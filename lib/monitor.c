@@ -166,9 +166,8 @@ int green_monitor_start(double seconds)
         free(m);
         return green__fail(err);
     }
-    hub->mod[GREEN__MOD_MONITOR].state = m;
-    hub->mod[GREEN__MOD_MONITOR].term = monitor_term;
-    hub->mod[GREEN__MOD_MONITOR].fork_child = monitor_fork_child;
+    green__module_set(hub, GREEN__MOD_MONITOR, m,
+                      monitor_term, monitor_fork_child);
     return 0;
 }
 

@@ -243,9 +243,7 @@ static struct procstate *proc_state(struct green__hub *hub)
     st->all.data = st;
     ev_child_start(hub->loop, &st->all);
     ev_unref(hub->loop);
-    hub->mod[GREEN__MOD_PROCESS].state = st;
-    hub->mod[GREEN__MOD_PROCESS].term = proc_term;
-    hub->mod[GREEN__MOD_PROCESS].fork_child = proc_fork_child;
+    green__module_set(hub, GREEN__MOD_PROCESS, st, proc_term, proc_fork_child);
     return st;
 }
 

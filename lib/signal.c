@@ -176,9 +176,7 @@ static struct sigstate *sig_state(struct green__hub *hub)
     if (!st)
         return NULL;
     green__list_init(&st->waiters);
-    hub->mod[GREEN__MOD_SIGNAL].state = st;
-    hub->mod[GREEN__MOD_SIGNAL].term = sig_term;
-    hub->mod[GREEN__MOD_SIGNAL].fork_child = NULL;
+    green__module_set(hub, GREEN__MOD_SIGNAL, st, sig_term, NULL);
     return st;
 }
 

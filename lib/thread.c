@@ -176,9 +176,7 @@ static int hubq_register(struct green__hub *hub)
     ev_unref(hub->loop);
     ev_init(&q->retry, retry_cb);
     q->retry.data = q;
-    hub->mod[GREEN__MOD_THREAD].state = q;
-    hub->mod[GREEN__MOD_THREAD].term = hubq_term;
-    hub->mod[GREEN__MOD_THREAD].fork_child = NULL;
+    green__module_set(hub, GREEN__MOD_THREAD, q, hubq_term, NULL);
     pthread_rwlock_wrlock(&reg_lock);
     green__list_push(&registry, &q->reg);
     pthread_rwlock_unlock(&reg_lock);

@@ -295,9 +295,8 @@ static struct pool *pool_get(struct green__hub *hub)
     pool->async.data = pool;
     ev_async_start(hub->loop, &pool->async);
     ev_unref(hub->loop); /* an idle pool does not keep the loop alive */
-    hub->mod[GREEN__MOD_THREADPOOL].state = pool;
-    hub->mod[GREEN__MOD_THREADPOOL].term = pool_term;
-    hub->mod[GREEN__MOD_THREADPOOL].fork_child = pool_fork_child;
+    green__module_set(hub, GREEN__MOD_THREADPOOL, pool,
+                      pool_term, pool_fork_child);
     return pool;
 }
 
