@@ -201,6 +201,47 @@ START_TEST(other_faults_are_not_called_overflows)
 }
 END_TEST
 
+static void *recurse_100k(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)recurse(0, 100); /* about 100 KiB */
+}
+
+static void env_32k_body(void)
+{
+    setenv("GREEN_STACK_SIZE", "32k", 1);
+    green_t *g = green_spawn(recurse_100k, NULL);
+    green_join(g, -1);
+}
+
+START_TEST(green_stack_size_sets_the_default)
+{
+    /* 100 KiB of frames overflow the 32 KiB default it asks for. */
+    char out[4096];
+    int status = run_child(env_32k_body, out, sizeof out);
+    ck_assert_msg(test_died_of_segv(status), "status %#x", status);
+    ck_assert_msg(strstr(out, ", stack 32768 bytes)"), "stderr: %s", out);
+}
+END_TEST
+
+static void env_garbage_body(void)
+{
+    setenv("GREEN_STACK_SIZE", "garbage", 1);
+    green_t *g = green_spawn(recurse_100k, NULL);
+    green_join(g, -1);
+    exit(green_done(g) && green_error(g) == 0 ? 0 : 3);
+}
+
+START_TEST(invalid_green_stack_size_is_ignored)
+{
+    /* STK-7, SEC-6: the 256 KiB default stays. */
+    char out[4096];
+    int status = run_child(env_garbage_body, out, sizeof out);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "status %#x, stderr: %s", status, out);
+}
+END_TEST
+
 static void *park(void *arg)
 {
     green_sleep(*(double *)arg);
@@ -312,6 +353,8 @@ static Suite *stack_suite(void)
         tcase_add_test(tc, overflow_is_reported_with_mprotect_guards_too);
         tcase_add_test(tc, overflow_chains_to_the_previous_handler);
         tcase_add_test(tc, other_faults_are_not_called_overflows);
+        tcase_add_test(tc, green_stack_size_sets_the_default);
+        tcase_add_test(tc, invalid_green_stack_size_is_ignored);
         suite_add_tcase(s, tc);
     }
 
