@@ -536,64 +536,81 @@ START_TEST(threadpool_works_in_child)
 }
 END_TEST
 
+/* Two greenlets alive across a fork: a sleeps then sets *done, b
+   reads one byte from k->sv[0] and returns it. */
+struct kept {
+    int sv[2];
+    int a_done;
+    green_t *a, *b;
+};
+
+static void kept_start(struct kept *k)
+{
+    alarm(20);
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, k->sv), 0);
+    k->a_done = 0;
+    k->a = green_spawn(sleep_then, &k->a_done);
+    k->b = green_spawn(fd_reader, (void *)(intptr_t)k->sv[0]);
+    ck_assert_int_eq(green_sleep(0.01), 0);
+}
+
+/* In the parent, after the child: b gets `byte` from us. */
+static void kept_finish(struct kept *k, char byte)
+{
+    ck_assert_int_eq(green_join(k->a, 5), 0);
+    ck_assert_int_eq(k->a_done, 1);
+    ck_assert_int_eq(green_done(k->b), 0);
+    ck_assert_int_eq(write(k->sv[1], &byte, 1), 1);
+    ck_assert_int_eq(green_join(k->b, 5), 0);
+    ck_assert_ptr_eq(green_value(k->b), (void *)(intptr_t)byte);
+    green_release(k->a);
+    green_release(k->b);
+    close(k->sv[0]);
+    close(k->sv[1]);
+    alarm(0);
+}
+
 START_TEST(kept_greenlets_run_only_when_child_yields_and_can_be_killed)
 {
     /* FRK-4: gevent's policy: the child keeps every greenlet. */
-    alarm(20);
-    int sv[2];
-    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    int a_done = 0;
-    green_t *a = green_spawn(sleep_then, &a_done);
-    green_t *b = green_spawn(fd_reader, (void *)(intptr_t)sv[0]);
-    ck_assert_int_eq(green_sleep(0.01), 0);
+    struct kept k;
+    kept_start(&k);
+    green_t *a = k.a, *b = k.b;
 
     pid_t pid = green_fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
         /* Nothing ran before we yield. */
-        CHILD_CHECK(!green_done(a) && !green_done(b) && a_done == 0, 10);
+        CHILD_CHECK(!green_done(a) && !green_done(b) && k.a_done == 0, 10);
         CHILD_CHECK(green_kill(a, 1) == 0, 11);
         CHILD_CHECK(green_error(a) == ECANCELED, 12);
         CHILD_CHECK(green_kill(b, 1) == 0, 13);
         CHILD_CHECK(green_error(b) == ECANCELED, 14);
         /* a's timer never fires here after the kill. */
         CHILD_CHECK(green_sleep(0.15) == 0, 15);
-        CHILD_CHECK(a_done == 0, 16);
+        CHILD_CHECK(k.a_done == 0, 16);
         green_release(a);
         green_release(b);
         _exit(0);
     }
     ASSERT_CHILD_REAPED_OK(green_waitpid, pid);
     /* In the parent both run on. */
-    ck_assert_int_eq(green_join(a, 5), 0);
-    ck_assert_int_eq(a_done, 1);
-    ck_assert_int_eq(green_done(b), 0);
-    ck_assert_int_eq(write(sv[1], "q", 1), 1);
-    ck_assert_int_eq(green_join(b, 5), 0);
-    ck_assert_ptr_eq(green_value(b), (void *)(intptr_t)'q');
-    green_release(a);
-    green_release(b);
-    close(sv[0]);
-    close(sv[1]);
-    alarm(0);
+    kept_finish(&k, 'q');
 }
 END_TEST
 
 START_TEST(kept_greenlets_run_in_child_each_event_once)
 {
     /* FRK-4, other half: the child yields and its copies run. */
-    alarm(20);
-    int sv[2];
-    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    int a_done = 0;
-    green_t *a = green_spawn(sleep_then, &a_done);
-    green_t *b = green_spawn(fd_reader, (void *)(intptr_t)sv[0]);
-    ck_assert_int_eq(green_sleep(0.01), 0);
+    struct kept k;
+    kept_start(&k);
+    green_t *a = k.a, *b = k.b;
+    int *sv = k.sv;
 
     pid_t pid = green_fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
-        CHILD_CHECK(green_join(a, 5) == 0 && a_done == 1, 10);
+        CHILD_CHECK(green_join(a, 5) == 0 && k.a_done == 1, 10);
         CHILD_CHECK(write(sv[1], "c", 1) == 1, 11);
         CHILD_CHECK(green_join(b, 5) == 0, 12);
         CHILD_CHECK(green_value(b) == (void *)(intptr_t)'c', 13);
@@ -603,19 +620,9 @@ START_TEST(kept_greenlets_run_in_child_each_event_once)
     }
     /* Do not run our loop until the child is done: it reads the byte. */
     ASSERT_CHILD_REAPED_OK(waitpid, pid);
-    ck_assert_int_eq(green_join(a, 5), 0);
-    ck_assert_int_eq(a_done, 1);
     /* The child's byte was consumed there: b waits for ours. */
     ck_assert_int_eq(green_sleep(0.05), 0);
-    ck_assert_int_eq(green_done(b), 0);
-    ck_assert_int_eq(write(sv[1], "p", 1), 1);
-    ck_assert_int_eq(green_join(b, 5), 0);
-    ck_assert_ptr_eq(green_value(b), (void *)(intptr_t)'p');
-    green_release(a);
-    green_release(b);
-    close(sv[0]);
-    close(sv[1]);
-    alarm(0);
+    kept_finish(&k, 'p');
 }
 END_TEST
 
