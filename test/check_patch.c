@@ -16,7 +16,7 @@
 #include <sys/uio.h>
 #include <time.h>
 
-#include "patch.h"
+#include "io/patchops.h"
 #include "testutil.h"
 
 /* glibc's fortified entry points (declared only under _FORTIFY_SOURCE). */

@@ -2,9 +2,11 @@
 # make install into a temporary prefix, then build and run a program
 # outside the tree with pkg-config, as a user would.
 set -e
-prefix=$(mktemp -d)
-trap 'rm -rf "$prefix"' EXIT
-make install prefix="$prefix" >/dev/null
+# A staged install (DESTDIR), the way packagers install.
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+${MAKE:-make} -s install DESTDIR="$stage" >/dev/null
+prefix="$stage$(sed -n 's/^prefix=//p' "${top_builddir:-.}/libgreen.pc")"
 cat > "$prefix/app.c" <<'APP'
 #include <green.h>
 #include <stdio.h>

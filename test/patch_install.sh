@@ -8,9 +8,10 @@ if ldd "${top_builddir:-.}/lib/.libs/libgreen.so" 2>/dev/null |
     echo "SKIP: a sanitizer build needs its runtime in the program"
     exit 77
 fi
-prefix=$(mktemp -d)
-trap 'rm -rf "$prefix"' EXIT
-${MAKE:-make} -s install prefix="$prefix" >/dev/null 2>&1
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+${MAKE:-make} -s install DESTDIR="$stage" >/dev/null 2>&1
+prefix="$stage$(sed -n 's/^prefix=//p' "${top_builddir:-.}/libgreen.pc")"
 cat > "$prefix/app.c" <<'APP'
 #include <green.h>
 #include <stdio.h>

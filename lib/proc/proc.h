@@ -17,7 +17,7 @@
 
 #include <signal.h>
 
-#include "hub.h"
+#include "core/hub.h"
 
 enum green__fork_phase {
     GREEN__FORK_PREPARE,

@@ -11,7 +11,7 @@
 #ifndef GREEN_IO_H_INCLUDED
 #define GREEN_IO_H_INCLUDED
 
-#include "hub.h"
+#include "core/hub.h"
 
 /* Directions: index into an entry's watchers. */
 #define GREEN__IO_READ 0

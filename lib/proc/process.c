@@ -44,7 +44,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "hub.h"
+#include "core/hub.h"
 #include "proc.h"
 
 #define CACHE_MAX 1024

@@ -13,7 +13,7 @@
 #include <sys/select.h>
 
 #include "io.h"
-#include "sys.h"
+#include "core/sys.h"
 
 /* Waiters kept on the stack for small polls. */
 #define POLL_STACK_WAITERS 16

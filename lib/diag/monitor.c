@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hub.h"
+#include "core/hub.h"
 
 struct monitor {
     struct green__hub *hub;  /* the watched hub (read-only from thread) */

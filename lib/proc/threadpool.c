@@ -36,7 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hub.h"
+#include "core/hub.h"
 #include "proc.h"
 
 #define POOL_DEFAULT_SIZE 10

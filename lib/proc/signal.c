@@ -32,7 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hub.h"
+#include "core/hub.h"
 #include "proc.h"
 
 /* One waiting greenlet: lives on its stack for the duration of the wait. */

@@ -27,7 +27,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "hub.h"
+#include "core/hub.h"
 #include "proc.h"
 
 #define RETRY_AFTER 0.01

@@ -15,7 +15,7 @@
 
 #include "io.h"
 #include "net.h"
-#include "sys.h"
+#include "core/sys.h"
 
 /* An EAI_* code as an errno value. */
 static int gai_errno(int rc)

@@ -35,7 +35,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "sys.h"
+#include "core/sys.h"
 
 /* Entry flags. */
 #define IO_NONBLOCK 0x01      /* O_NONBLOCK is set (by us or the user) */

@@ -27,7 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hub.h"
+#include "core/hub.h"
 
 struct green_pool {
     struct green__hub *hub;        /* owner thread's hub */

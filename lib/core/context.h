@@ -1,7 +1,9 @@
 /* The context switch, behind one small interface (like redis' ae_*.c
-   backends): context.c implements it with ucontext, the fixed default;
-   context_asm.c with a hand-written x86-64 switch, opt-in through
-   ./configure --with-context=asm.  Every sanitizer hook lives there. */
+   backends): context_ucontext.c implements it with ucontext, the fixed
+   default; context_asm.c (with context_x86_64.S) with a hand-written
+   x86-64 switch, opt-in through ./configure --with-context=asm.  The
+   build compiles exactly one of them; both share the sanitizer hooks of
+   context_san.h. */
 #ifndef GREEN_CONTEXT_H_INCLUDED
 #define GREEN_CONTEXT_H_INCLUDED
 

@@ -76,7 +76,7 @@
 #include <unistd.h>
 
 #include "green.h"
-#include "patch.h"
+#include "io/patchops.h"
 
 #define PATCH_EXPORT __attribute__((visibility("default")))
 #define LIKELY(x) __builtin_expect(!!(x), 1)

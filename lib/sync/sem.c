@@ -17,7 +17,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "hub.h"
+#include "core/hub.h"
 
 struct green_sem {
     struct green__hub *hub;        /* owner thread's hub */

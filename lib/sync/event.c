@@ -13,7 +13,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "hub.h"
+#include "core/hub.h"
 
 struct green_event {
     struct green__hub *hub;        /* owner thread's hub */

@@ -1,8 +1,8 @@
 /* libgreen's side of the patch library's private interface (patch.h):
    the few internals libgreen-patch needs, behind one exported table. */
-#include "patch.h"
+#include "patchops.h"
 
-#include "hub.h"
+#include "core/hub.h"
 #include "io.h"
 
 static int ops_coop(void)

@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hub.h"
+#include "core/hub.h"
 
 struct green_queue {
     struct green__hub *hub;        /* owner thread's hub */
