@@ -15,6 +15,13 @@
  * can never end) and EAGAIN (timeout 0 and the call would block).
  * Timeouts are double seconds: < 0 waits forever, 0 does not wait, NaN
  * is EINVAL.  Objects owned by another thread's hub give EXDEV.
+ *
+ * The checks of a blocking call run once, in this order: its arguments
+ * (NaN timeout: EINVAL); then whether it can complete at once (it then
+ * succeeds, even in the hub, in a callback, after a kill or an expired
+ * green_timeout); then timeout 0 (EAGAIN, also in the hub or a
+ * callback); then whether this context can block (EDEADLK); then a kill
+ * (ECANCELED) and an expired green_timeout (ETIMEDOUT).
  */
 #ifndef GREEN_H_INCLUDED
 #define GREEN_H_INCLUDED
@@ -238,8 +245,11 @@ GREEN_EXPORT int green_close(int fd);
 /* poll(2) and select(2), waiting cooperatively: the kernel computes the
    results (revents, the modified fd_sets, the count; select updates *tv
    to the time left, as on Linux), so they match libc.  No fds with a
-   timeout is a sleep.  An fd another greenlet green_close()s shows as
-   POLLNVAL (select: EBADF).  POLLPRI alone is re-checked every 10 ms,
+   timeout is a sleep.  An fd another greenlet green_close()s while the
+   call waits shows as POLLNVAL (select: EBADF), even if a new fd took
+   its number meanwhile.  select accepts nfds above FD_SETSIZE (sets
+   the caller allocated for nfds bits, as libc allows; only the first
+   nfds bits are read and written).  POLLPRI alone is re-checked every 10 ms,
    and an fd with events 0 does not wake the caller by itself.  Errors:
    the libc call's, plus ECANCELED, ETIMEDOUT (a green_timeout), EDEADLK,
    ENOMEM. */
@@ -376,12 +386,14 @@ GREEN_EXPORT void green_lock_free(green_lock_t *l);
    recursion depth), waits for a signal, then takes l back with the same
    depth before returning, like pthread_cond_wait: that last step waits as
    long as it takes, even after a kill or timeout, so the caller holds l
-   again on every return except EBADF (l freed meanwhile) and EDEADLK from
-   the re-acquire (nothing can ever release l).  If the wait cannot start
+   again on every return except EBADF (l was freed meanwhile: l is gone,
+   nothing is held and l is never touched again) and EDEADLK from the
+   re-acquire (nothing can ever release l).  If the wait cannot start
    (EDEADLK, ECANCELED, ETIMEDOUT, EAGAIN for timeout 0) l is not released
    at all.  signal wakes the oldest waiter, broadcast all of them, in wait
    order; neither needs the lock.  Errors: EINVAL, EXDEV, EPERM, and for
-   wait ETIMEDOUT, ECANCELED, EAGAIN, EDEADLK, EBADF (c freed meanwhile). */
+   wait ETIMEDOUT, ECANCELED, EAGAIN, EDEADLK, EIDRM (c was freed
+   meanwhile; l is held again), EBADF (l was freed meanwhile). */
 GREEN_EXPORT green_cond_t *green_cond_new(void);
 GREEN_EXPORT int green_cond_wait(green_cond_t *c, green_lock_t *l,
                                  double timeout);
@@ -534,17 +546,18 @@ typedef struct green_hub green_hub_t;
    waits the process's own disposition applies (libgreen restores it after
    the last waiter, including SIG_IGN and user handlers).  libev lets one
    loop at a time watch a signal: a signal held by another thread's hub is
-   EBUSY, and SIGCHLD only works on the hub running libev's default loop
-   (the main thread's).  Errors: EINVAL (signum invalid, SIGKILL, SIGSTOP,
+   EBUSY (and SIGCHLD is EBUSY while an application created libev's
+   default loop, which owns it, and the hub runs another loop).  Errors: EINVAL (signum invalid, SIGKILL, SIGSTOP,
    SIGSEGV, SIGBUS, SIGFPE, SIGILL; NaN), EBUSY, EAGAIN (timeout 0),
    ETIMEDOUT, ECANCELED, EDEADLK. */
 GREEN_EXPORT int green_signal_wait(int signum, double timeout);
 /* waitpid(2), waiting cooperatively: pid > 0 or -1 (process groups: 0 and
-   < -1 are EINVAL); options WNOHANG, WUNTRACED, WCONTINUED (WNOHANG also
-   works in the hub).  On libev's default loop (the main thread's hub)
-   libev reaps every child, so libgreen keeps each status until a
-   green_waitpid takes it (60 s at most); do not mix with plain waitpid()
-   there.  Other hubs poll waitpid(WNOHANG) (1 ms to 50 ms apart).
+   < -1 are EINVAL); options WNOHANG, WUNTRACED, WCONTINUED (WNOHANG never
+   waits, so it also works in the hub).  libgreen reaps only the children
+   it is asked for, on any hub: a plain waitpid(), system() or pclose()
+   elsewhere keeps working.  For pid > 0 without WUNTRACED/WCONTINUED the
+   wait is on the child's pidfd (Linux 5.3); otherwise, or without
+   pidfds, waitpid(WNOHANG) is polled 1 ms to 50 ms apart.
    Errors: as waitpid (ECHILD), EINVAL, ECANCELED, ETIMEDOUT, EDEADLK. */
 GREEN_EXPORT pid_t green_waitpid(pid_t pid, int *status, int options);
 /* fork(2); the child gets a re-initialised hub (ev_loop_fork) and keeps
@@ -576,7 +589,11 @@ GREEN_EXPORT green_hub_t *green_hub_current(void);
    is green_spawn).  Requests still queued when the hub shuts down never
    run.  Errors: EINVAL (NULL), ESRCH (hub shut down), ENOMEM. */
 GREEN_EXPORT int green_hub_spawn(green_hub_t *hub, green_fn fn, void *arg);
-/* Free this thread's hub (and every greenlet it still holds). */
+/* Free this thread's hub (and every greenlet it still holds), from
+   outside every greenlet (the thread's own stack; embedded: a callback of
+   the application's loop).  From a greenlet, or a link callback of a
+   standalone hub, it does nothing.  From a link callback of an embedded
+   hub it takes effect once the callbacks of that loop iteration return. */
 GREEN_EXPORT void green_shutdown(void);
 
 /******************************************************************************/

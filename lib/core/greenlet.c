@@ -46,6 +46,11 @@ green_t *green_new(green_fn fn, void *arg, const green_attr_t *attr)
     struct green__hub *hub = green__hub_get();
     if (!hub)
         return NULL;
+    if (GREEN_UNLIKELY(!hub->segv_ready)) {
+        /* The overflow reporter: only once the program makes greenlets. */
+        green__segv_init();
+        hub->segv_ready = 1;
+    }
     struct green *g = calloc(1, sizeof *g);
     if (!g) {
         errno = ENOMEM;
@@ -80,7 +85,7 @@ green_t *green_new(green_fn fn, void *arg, const green_attr_t *attr)
 /* Common checks of green_start/green_start_later. */
 static struct green__hub *startable(green_t *g)
 {
-    if (!g || g->kind != 0) {
+    if (!g || g->kind != GREEN__KIND_SPAWNED) {
         errno = EINVAL;
         return NULL;
     }
@@ -125,16 +130,13 @@ int green_start_later(green_t *g, double seconds)
     struct green__hub *hub = startable(g);
     if (!hub)
         return -1;
-    mark_scheduled(hub, g);
     g->deadline_src = NULL;
-    green__deadline_set(hub, g, green__now() + seconds);
+    /* The hub's deadline heap makes it runnable when the delay is over. */
+    int err = green__deadline_set(hub, g, green__now() + seconds);
+    if (err)
+        return green__fail(err);
+    mark_scheduled(hub, g);
     return 0;
-}
-
-/* Called by the deadline heap when a start_later delay is over. */
-void green__start_delayed(struct green__hub *hub, struct green *g)
-{
-    green__make_runnable(hub, g);
 }
 
 green_t *green_spawn(green_fn fn, void *arg)
@@ -163,14 +165,14 @@ green_t *green_spawn_later(double seconds, green_fn fn, void *arg)
 
 green_t *green_retain(green_t *g)
 {
-    if (g && g->kind == 0)
+    if (g && g->kind == GREEN__KIND_SPAWNED)
         g->refs++;
     return g;
 }
 
 void green__unref(struct green *g)
 {
-    if (g->kind != 0 || --g->refs > 0)
+    if (g->kind != GREEN__KIND_SPAWNED || --g->refs > 0)
         return;
     /* Last reference: the greenlet is done (or never started) and off
        its stack, so only the control block and pending links remain. */
@@ -265,7 +267,7 @@ void green__run_links(struct green__hub *hub)
 _Noreturn void green_exit(void *value)
 {
     struct green__hub *hub = green__hub_peek();
-    if (!hub || hub->current->kind != 0)
+    if (!hub || hub->current->kind != GREEN__KIND_SPAWNED)
         pthread_exit(value);
     hub->current->value = value;
     green__finish(hub->current);
@@ -274,7 +276,7 @@ _Noreturn void green_exit(void *value)
 _Noreturn void green_fail(int err)
 {
     struct green__hub *hub = green__hub_peek();
-    if (!hub || hub->current->kind != 0)
+    if (!hub || hub->current->kind != GREEN__KIND_SPAWNED)
         pthread_exit(NULL);
     hub->current->value = NULL;
     hub->current->err = err;
@@ -309,8 +311,8 @@ int green_join(green_t *g, double timeout)
         return 0;
     if (g == hub->current)
         return green__fail(EDEADLK);
-    struct green__waiter w = {.data = NULL};
-    return green__waitq_wait(&g->joiners, &w, timeout, "joining");
+    struct green__clause c = {.data = NULL};
+    return green__waitq_wait(&g->joiners, &c, timeout, "joining");
 }
 
 int green_joinall(green_t *const *gs, size_t n, double timeout)
@@ -343,13 +345,15 @@ static int cancel(struct green__hub *hub, green_t *g)
     if (g->state == GREEN__DONE)
         return 0;
     g->killed = 1;
-    if (g->kind == 0 && !g->entered) {
+    if (g->kind == GREEN__KIND_SPAWNED && !g->entered) {
         finish_unstarted(hub, g);
         return 0;
     }
-    /* Parked: its blocking call returns ECANCELED.  Runnable or the main
-       greenlet: the sticky flag fails its next blocking call. */
-    green__wake(g, ECANCELED);
+    /* Parked: its blocking call returns ECANCELED (unless that wait must
+       complete, like a lock re-acquire).  Runnable or the main greenlet:
+       the sticky flag fails its next blocking call. */
+    if (g->state == GREEN__WAITING && !(g->wait->flags & GREEN__WAIT_NOCANCEL))
+        green__wake(g, ECANCELED);
     return 0;
 }
 
@@ -361,7 +365,7 @@ int green_kill(green_t *g, double timeout)
         err = cancel(hub, g);
     if (err)
         return green__fail(err);
-    if (timeout == 0 || g->state == GREEN__DONE || g->kind != 0)
+    if (timeout == 0 || g->state == GREEN__DONE || g->kind != GREEN__KIND_SPAWNED)
         return 0;
     return green_join(g, timeout);
 }

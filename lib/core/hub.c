@@ -1,5 +1,6 @@
 /* The hub: per-thread scheduler state, the run queue, the switch, the
-   park/wake primitive, the deadline heap and green_run/sleep/yield.
+   wait primitive (wait.h), the deadline heap, the module table and
+   green_run/sleep/yield.
 
    Scheduling in one paragraph: runnable greenlets sit in a FIFO.  A
    greenlet that yields or parks switches straight to the head of that
@@ -45,20 +46,22 @@ uint64_t green__next_id(void)
 /*  Hub creation and teardown                                                 */
 /******************************************************************************/
 
+static void hub_free(struct green__hub *hub);
+
 static void hub_key_destroy(void *p)
 {
     /* A thread exits without green_shutdown: free its hub, unless it is
        exiting from inside a greenlet (its stack would be freed under it). */
     struct green__hub *hub = p;
     if (hub && tls_hub == hub && hub->current == &hub->main)
-        green__hub_free(hub);
+        hub_free(hub);
 }
 
 static void main_atexit(void)
 {
     struct green__hub *hub = tls_hub;
     if (hub && hub->current == &hub->main && !hub->embedded)
-        green__hub_free(hub);
+        hub_free(hub);
 }
 
 static void hub_key_init(void)
@@ -67,8 +70,8 @@ static void hub_key_init(void)
     atexit(main_atexit);
 }
 
-static void init_special(struct green__hub *hub, struct green *g, int kind,
-                         const char *name)
+static void init_special(struct green__hub *hub, struct green *g,
+                         enum green__kind kind, const char *name)
 {
     g->hub = hub;
     g->kind = kind;
@@ -91,10 +94,6 @@ static void hub_main(void);
 static void embed_check(struct ev_loop *loop, ev_check *w, int revents);
 static void embed_idle(struct ev_loop *loop, ev_idle *w, int revents);
 
-static int is_main_thread(void)
-{
-    return getpid() == (pid_t)syscall(SYS_gettid);
-}
 
 /* libev aborts (an assert in its epoll backend) when asked to watch its
    own epoll fd, which a user's stale fd number can name once the hub
@@ -120,6 +119,23 @@ static int epoll_fd_or_minus_one(int fd)
     return strcmp(target, "anon_inode:[eventpoll]") == 0 ? fd : -1;
 }
 
+/* Hooks run on every new hub (green__hub_on_create).  Written by
+   constructors before main, read afterwards: no lock. */
+static void (*create_hooks[4])(struct green__hub *);
+static int create_hook_count;
+
+void green__hub_on_create(void (*fn)(struct green__hub *hub))
+{
+    if (create_hook_count < 4)
+        create_hooks[create_hook_count++] = fn;
+}
+
+static void run_create_hooks(struct green__hub *hub)
+{
+    for (int i = 0; i < create_hook_count; i++)
+        create_hooks[i](hub);
+}
+
 /* Create this thread's hub on `loop` (NULL: a loop of our own). */
 static struct green__hub *hub_create(struct ev_loop *loop)
 {
@@ -134,8 +150,8 @@ static struct green__hub *hub_create(struct ev_loop *loop)
     green__list_init(&hub->runq);
     green__list_init(&hub->live);
     green__list_init(&hub->linkq);
-    init_special(hub, &hub->main, 1, "main");
-    init_special(hub, &hub->hubg, 2, "hub");
+    init_special(hub, &hub->main, GREEN__KIND_MAIN, "main");
+    init_special(hub, &hub->hubg, GREEN__KIND_HUB, "hub");
     green__ctx_init_thread(&hub->main.ctx);
     if (loop) {
         /* Embedded: callbacks run on the thread's own stack, which is
@@ -146,9 +162,12 @@ static struct green__hub *hub_create(struct ev_loop *loop)
         hub->current = &hub->hubg;
         hub->main.state = GREEN__DONE;
     } else {
+        /* Never libev's default loop, on any thread: its built-in SIGCHLD
+           watcher would reap every child of the process (a plain
+           waitpid() elsewhere would get ECHILD), and the application may
+           want that loop for itself (green_hub_attach). */
         int probe = lowest_free_fd();
-        loop = is_main_thread() ? ev_default_loop(EVFLAG_AUTO)
-                                : ev_loop_new(EVFLAG_AUTO);
+        loop = ev_loop_new(EVFLAG_AUTO);
         hub->backend_fd = loop ? epoll_fd_or_minus_one(probe) : -1;
         if (!loop) {
             free(hub);
@@ -159,8 +178,7 @@ static struct green__hub *hub_create(struct ev_loop *loop)
         hub->own_loop = 1;
         if (green__stack_get(&hub->stacks, green__stack_default(),
                              &hub->hubg.stack) != 0) {
-            if (loop != ev_default_loop(EVFLAG_AUTO))
-                ev_loop_destroy(loop);
+            ev_loop_destroy(loop);
             free(hub);
             errno = ENOMEM;
             return NULL;
@@ -182,14 +200,9 @@ static struct green__hub *hub_create(struct ev_loop *loop)
         ev_check_start(loop, &hub->check);
         ev_unref(loop);
     }
-    /* libev's default loop reaps every child: keep their statuses for
-       green_waitpid from the start (process.c). */
-    if (ev_is_default_loop(hub->loop))
-        green__process_watch(hub);
     tls_hub = hub;
     pthread_setspecific(hub_key, hub);
-    green__segv_init();
-    green__monitor_from_env();
+    run_create_hooks(hub);
     return hub;
 }
 
@@ -206,13 +219,15 @@ struct green__hub *green__hub_get(void)
     return hub_create(NULL);
 }
 
+static void wait_undo(struct green__wait *w);
+
 /* Drop a greenlet that will never run again (shutdown). */
 static void discard_greenlet(struct green__hub *hub, struct green *g)
 {
-    /* Its waiter lives on the stack we are about to unmap: unlink it from
-       whatever queue (event, lock, join...) still points at it. */
-    if (g->parked_on)
-        green__list_remove(g->parked_on);
+    /* Its clauses live on the stack we are about to unmap: their undo
+       takes them off whatever source (event, lock, fd...) points at them. */
+    if (g->wait)
+        wait_undo(g->wait);
     green__list_remove(&g->node);
     green__list_remove(&g->all);
     green__deadline_clear(hub, g);
@@ -229,14 +244,9 @@ static void discard_greenlet(struct green__hub *hub, struct green *g)
         green__unref(g);
 }
 
-void green__hub_free(struct green__hub *hub)
+static void hub_free(struct green__hub *hub)
 {
     green__assert(hub == tls_hub);
-    /* Modules first, in reverse order: they may own watchers and
-       greenlets. */
-    for (int i = GREEN__MOD_MAX - 1; i >= 0; i--)
-        if (hub->mod[i].term)
-            hub->mod[i].term(hub);
     if (hub->zombie) {
         struct green *z = hub->zombie;
         hub->zombie = NULL;
@@ -254,6 +264,15 @@ void green__hub_free(struct green__hub *hub)
             green__container_of(hub->live.next, struct green, all);
         discard_greenlet(hub, g);
     }
+    /* Then the modules, newest first: no clause points into their state
+       any more (the discarded greenlets' undos ran). */
+    while (hub->mod_count > 0) {
+        struct green__module *m = hub->mod_order[--hub->mod_count];
+        void *state = hub->mod_state[m->slot];
+        hub->mod_state[m->slot] = NULL;
+        if (m->term)
+            m->term(hub, state);
+    }
     ev_timer_stop(hub->loop, &hub->timer);
     ev_idle_stop(hub->loop, &hub->idle);
     if (ev_is_active(&hub->check)) {
@@ -268,7 +287,8 @@ void green__hub_free(struct green__hub *hub)
         green__ctx_destroy(&hub->hubg.ctx);
     if (hub->own_loop)
         ev_loop_destroy(hub->loop);
-    green__segv_thread_term();
+    if (hub->segv_ready)
+        green__segv_thread_term();
     tls_hub = NULL;
     pthread_setspecific(hub_key, NULL);
     free(hub);
@@ -283,7 +303,13 @@ void green_shutdown(void)
     if (hub->embedded ? hub->current != &hub->hubg
                       : hub->current != &hub->main)
         return;
-    green__hub_free(hub);
+    /* From a link callback of an embedded hub: the link runner is still
+       using the hub; detach once this round of the hub is over. */
+    if (hub->in_link) {
+        hub->shutdown_pending = 1;
+        return;
+    }
+    hub_free(hub);
 }
 
 /******************************************************************************/
@@ -292,7 +318,7 @@ void green_shutdown(void)
 
 /* Runs first thing after every switch, on the new stack: the greenlet
    that finished before it is off its stack now, so release it. */
-static void after_switch(struct green__hub *hub)
+void green__after_switch(struct green__hub *hub)
 {
     struct green *z = hub->zombie;
     if (GREEN_UNLIKELY(z != NULL)) {
@@ -301,11 +327,6 @@ static void after_switch(struct green__hub *hub)
         green__ctx_destroy(&z->ctx);
         green__unref(z);
     }
-}
-
-void green__after_switch(struct green__hub *hub)
-{
-    after_switch(hub);
 }
 
 /* Switch from the current context to `to`; returns when switched back.
@@ -325,7 +346,7 @@ static void switch_to(struct green__hub *hub, struct green *to)
     __atomic_store_n(&hub->switches, hub->switches + 1, __ATOMIC_RELAXED);
     green__ctx_switch(&from->ctx, &to->ctx);
     /* Resumed: someone switched back to `from`. */
-    after_switch(hub);
+    green__after_switch(hub);
     errno = from->saved_errno;
 }
 
@@ -347,7 +368,7 @@ static struct green *runq_next(struct green__hub *hub)
     return g;
 }
 
-void green__schedule(struct green__hub *hub)
+static void schedule(struct green__hub *hub)
 {
     struct green *next = runq_next(hub);
     /* Empty queue or round over: the hub polls libev, then dispatches
@@ -391,7 +412,7 @@ int green__wake(struct green *g, int err)
 {
     if (g->state != GREEN__WAITING)
         return 0;
-    g->wake_err = err;
+    g->wait->err = err;
     green__make_runnable(g->hub, g);
     return 1;
 }
@@ -400,7 +421,7 @@ int green__wake(struct green *g, int err)
    comment).  Runs in the hub context only. */
 static void dispatch(struct green__hub *hub)
 {
-    after_switch(hub);
+    green__after_switch(hub);
     hub->round_end = hub->run_seq;
     hub->budget = GREEN__BATCH;
     for (;;) {
@@ -450,6 +471,10 @@ static void embed_check(struct ev_loop *loop, ev_check *w, int revents)
     (void)revents;
     struct green__hub *hub = w->data;
     dispatch(hub);
+    if (hub->shutdown_pending) {
+        hub_free(hub);
+        return;
+    }
     if (hub_has_work(hub))
         green__hub_kick(hub);
     else if (ev_is_active(&hub->idle))
@@ -524,14 +549,15 @@ static void heap_rearm(struct green__hub *hub)
     ev_timer_start(hub->loop, &hub->timer);
 }
 
-void green__deadline_set(struct green__hub *hub, struct green *g,
-                         double deadline)
+int green__deadline_set(struct green__hub *hub, struct green *g,
+                        double deadline)
 {
     green__assert(g->heap_idx == 0);
     if (hub->heap_len + 1 >= hub->heap_cap) {
         size_t cap = hub->heap_cap ? hub->heap_cap * 2 : 64;
         struct green **h = realloc(hub->heap, cap * sizeof *h);
-        green__assert(h != NULL); /* 8 bytes per greenlet */
+        if (!h)
+            return ENOMEM;
         hub->heap = h;
         hub->heap_cap = cap;
     }
@@ -541,6 +567,7 @@ void green__deadline_set(struct green__hub *hub, struct green *g,
     heap_up(hub, hub->heap_len);
     if (g->heap_idx == 1)
         heap_rearm(hub);
+    return 0;
 }
 
 void green__deadline_clear(struct green__hub *hub, struct green *g)
@@ -577,23 +604,23 @@ static void heap_fire(struct ev_loop *loop, ev_timer *w, int revents)
                 green__timeouts_fire(g, g->deadline_src);
             green__wake(g, ETIMEDOUT);
         } else if (g->state == GREEN__NEW) {
-            green__start_delayed(hub, g);
+            green__make_runnable(hub, g); /* green_start_later's delay */
         }
     }
     heap_rearm(hub);
 }
 
 /******************************************************************************/
-/*  Park and wake                                                             */
+/*  The wait primitive (wait.h)                                               */
 /******************************************************************************/
 
 int green__can_block(double timeout)
 {
+    if (timeout != timeout)
+        return EINVAL;
     struct green__hub *hub = green__hub_get();
     if (!hub)
         return ENOMEM;
-    if (timeout != timeout)
-        return EINVAL;
     if (green__in_hub(hub))
         return EDEADLK;
     struct green *g = hub->current;
@@ -604,80 +631,196 @@ int green__can_block(double timeout)
     return 0;
 }
 
-int green__park(double timeout, const char *what)
+int green__wait_begin(struct green__wait *w, double timeout,
+                      const char *what, int flags)
 {
-    int err = green__can_block(timeout);
-    if (err)
-        return err;
+    if (timeout != timeout)
+        return EINVAL;
     if (timeout == 0)
         return EAGAIN;
-    struct green__hub *hub = tls_hub;
+    struct green__hub *hub = green__hub_get();
+    if (!hub)
+        return ENOMEM;
+    if (green__in_hub(hub))
+        return EDEADLK;
     struct green *g = hub->current;
-    double now = green__now();
-    double deadline = timeout > 0 ? now + timeout : GREEN__FOREVER;
+    if (!(flags & GREEN__WAIT_NOCANCEL)) {
+        if (g->killed)
+            return ECANCELED;
+        if (g->timeouts_expired)
+            return ETIMEDOUT;
+    }
+    w->g = g;
+    w->first = NULL;
+    w->winner = NULL;
+    w->timeout = timeout;
+    w->own_deadline = 0;
+    w->nfired = 0;
+    w->err = 0;
+    w->flags = flags;
+    w->fd = -1;
+    w->what = what;
+    return 0;
+}
+
+void green__wait_add(struct green__wait *w, struct green__clause *c,
+                     void (*undo)(struct green__clause *), void *data)
+{
+    green__list_init(&c->node);
+    c->g = w->g;
+    c->w = w;
+    c->next = w->first;
+    c->undo = undo;
+    c->data = data;
+    c->err = 0;
+    c->fired = 0;
+    w->first = c;
+}
+
+/* Every clause leaves its source (whether it fired or not). */
+static void wait_undo(struct green__wait *w)
+{
+    for (struct green__clause *c = w->first; c; c = c->next) {
+        if (c->undo)
+            c->undo(c);
+        else if (green__list_linked(&c->node))
+            green__list_remove(&c->node);
+        c->w = NULL;
+    }
+}
+
+/* The deadline of w: the earlier of its own timeout and g's pending
+   green_timeouts (whose winner is left in g->deadline_src).  *expired is
+   set when a green_timeout is already due. */
+static double wait_deadline(struct green__wait *w, int *expired)
+{
+    struct green *g = w->g;
     g->deadline_src = NULL;
-    if (!green__list_empty(&g->timeouts)) {
+    *expired = 0;
+    int scoped = !(w->flags & GREEN__WAIT_NOCANCEL) &&
+                 !green__list_empty(&g->timeouts);
+    if (w->timeout < 0 && !scoped)
+        return GREEN__FOREVER; /* no clock read for an infinite wait */
+    double now = green__now();
+    if (w->own_deadline == 0)
+        w->own_deadline = w->timeout > 0 ? now + w->timeout : GREEN__FOREVER;
+    double deadline = w->own_deadline;
+    if (scoped) {
         double t = green__timeouts_deadline(g);
         if (t <= deadline) {
             deadline = t;
-            /* green__timeouts_deadline left the winner in deadline_src. */
-            if (t <= now) {
-                green__timeouts_fire(g, g->deadline_src);
-                return ETIMEDOUT;
-            }
+            *expired = t <= now;
         } else {
             g->deadline_src = NULL;
         }
     }
-    if (deadline < GREEN__FOREVER)
-        green__deadline_set(hub, g, deadline);
+    return deadline;
+}
+
+int green__wait_park(struct green__wait *w)
+{
+    struct green *g = w->g;
+    struct green__hub *hub = g->hub;
+    int expired;
+    double deadline = wait_deadline(w, &expired);
+    int err = 0;
+    if (expired) {
+        green__timeouts_fire(g, g->deadline_src);
+        err = ETIMEDOUT;
+    } else if (deadline < GREEN__FOREVER) {
+        err = green__deadline_set(hub, g, deadline);
+    }
+    if (err) {
+        wait_undo(w);
+        return err;
+    }
+    g->wait = w;
+    g->wait_what = w->what;
+    g->wait_fd = w->fd;
     g->state = GREEN__WAITING;
-    g->wake_err = 0;
-    g->wait_what = what;
-    green__schedule(hub);
-    /* Woken: by a waker, a kill (ECANCELED) or the deadline (ETIMEDOUT). */
+    schedule(hub);
+    /* Woken: by a clause, a kill (ECANCELED), the deadline (ETIMEDOUT)
+       or the hub (EDEADLK). */
     green__deadline_clear(hub, g);
+    wait_undo(w);
+    g->wait = NULL;
     g->wait_what = NULL;
     g->wait_fd = -1;
-    return g->wake_err;
+    return w->winner ? w->winner->err : w->err;
 }
 
-int green__waitq_wait(struct green__waitq *q, struct green__waiter *w,
+void green__wait_cancel(struct green__wait *w)
+{
+    wait_undo(w);
+}
+
+int green__clause_fire(struct green__clause *c, int err)
+{
+    struct green__wait *w = c->w;
+    if (!w)
+        return 0;
+    c->err = err;
+    if (!c->fired)
+        c->fired = ++w->nfired;
+    struct green *g = c->g;
+    if (g->state != GREEN__WAITING || g->wait != w || w->winner)
+        return 0;
+    w->winner = c;
+    green__make_runnable(g->hub, g);
+    return 1;
+}
+
+void green__wait_rearm(struct green *g)
+{
+    struct green__wait *w = g->wait;
+    if (g->state != GREEN__WAITING || !w)
+        return;
+    struct green__hub *hub = g->hub;
+    green__deadline_clear(hub, g);
+    int expired;
+    double deadline = wait_deadline(w, &expired);
+    if (expired) {
+        green__timeouts_fire(g, g->deadline_src);
+        green__wake(g, ETIMEDOUT);
+    } else if (deadline < GREEN__FOREVER &&
+               green__deadline_set(hub, g, deadline) != 0) {
+        green__wake(g, ENOMEM);
+    }
+}
+
+/******************************************************************************/
+/*  Waitq sources                                                             */
+/******************************************************************************/
+
+void green__waitq_add(struct green__wait *w, struct green__waitq *q,
+                      struct green__clause *c, void *data)
+{
+    green__wait_add(w, c, NULL, data);
+    green__list_push(&q->head, &c->node);
+}
+
+int green__waitq_wait(struct green__waitq *q, struct green__clause *c,
                       double timeout, const char *what)
 {
-    struct green__hub *hub = green__hub_get();
-    if (!hub)
-        return green__fail(ENOMEM);
-    int err = green__can_block(timeout);
-    if (err)
-        return green__fail(err);
-    if (timeout == 0)
-        return green__fail(EAGAIN);
-    w->g = hub->current;
-    green__list_push(&q->head, &w->node);
-    w->g->parked_on = &w->node;
-    err = green__park(timeout, what);
-    w->g->parked_on = NULL;
-    if (err) {
-        /* Timed out or killed: take ourselves off the queue so we never
-           consume a wake-up meant for another waiter. */
-        if (green__list_linked(&w->node))
-            green__list_remove(&w->node);
-        return green__fail(err);
+    struct green__wait w;
+    int err = green__wait_begin(&w, timeout, what, 0);
+    if (!err) {
+        green__waitq_add(&w, q, c, c->data);
+        err = green__wait_park(&w);
     }
-    return 0;
+    return err ? green__fail(err) : 0;
 }
 
-struct green__waiter *green__waitq_wake_one(struct green__waitq *q, int err)
+struct green__clause *green__waitq_wake_one(struct green__waitq *q, int err)
 {
     struct green__list *n;
     while ((n = green__list_pop(&q->head)) != NULL) {
-        struct green__waiter *w =
-            green__container_of(n, struct green__waiter, node);
-        /* A waiter already woken by a kill or its deadline is skipped:
-           the wake-up goes to the next one. */
-        if (green__wake(w->g, err))
-            return w;
+        struct green__clause *c =
+            green__container_of(n, struct green__clause, node);
+        /* A clause whose wait already ended (a kill, its deadline) is
+           skipped: the wake-up goes to the next one. */
+        if (green__clause_fire(c, err))
+            return c;
     }
     return NULL;
 }
@@ -691,18 +834,100 @@ size_t green__waitq_wake_all(struct green__waitq *q, int err)
 }
 
 /******************************************************************************/
+/*  The module table                                                          */
+/******************************************************************************/
+
+static struct green__module *modules[GREEN__MODULES_MAX + 1];
+static int module_count;
+static pthread_mutex_t module_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* m's process-wide slot, assigned on first use: 0 or ENOSPC. */
+int green__module_register(struct green__module *m)
+{
+    if (__atomic_load_n(&m->slot, __ATOMIC_ACQUIRE))
+        return 0;
+    int err = 0;
+    pthread_mutex_lock(&module_mu);
+    if (!m->slot) {
+        if (module_count == GREEN__MODULES_MAX) {
+            err = ENOSPC;
+        } else {
+            modules[++module_count] = m;
+            __atomic_store_n(&m->slot, module_count, __ATOMIC_RELEASE);
+        }
+    }
+    pthread_mutex_unlock(&module_mu);
+    return err;
+}
+
+int green__module_attach(struct green__hub *hub, struct green__module *m,
+                         void *state)
+{
+    int err = green__module_register(m);
+    if (err)
+        return err;
+    green__assert(hub->mod_state[m->slot] == NULL);
+    hub->mod_state[m->slot] = state;
+    hub->mod_order[hub->mod_count++] = m;
+    return 0;
+}
+
+void green__module_detach(struct green__hub *hub, struct green__module *m)
+{
+    if (!m->slot || !hub->mod_state[m->slot])
+        return;
+    hub->mod_state[m->slot] = NULL;
+    for (int i = 0; i < hub->mod_count; i++) {
+        if (hub->mod_order[i] == m) {
+            memmove(&hub->mod_order[i], &hub->mod_order[i + 1],
+                    (size_t)(hub->mod_count - i - 1) * sizeof m);
+            hub->mod_count--;
+            break;
+        }
+    }
+}
+
+void green__modules_fork(struct green__hub *hub, int phase)
+{
+    /* Prepare takes locks newest module first; parent and child release
+       or rebuild them oldest first (pthread_atfork's order). */
+    int n = __atomic_load_n(&module_count, __ATOMIC_ACQUIRE);
+    for (int k = 1; k <= n; k++) {
+        int i = phase == GREEN__FORK_PREPARE ? n + 1 - k : k;
+        struct green__module *m = modules[i];
+        if (m->fork)
+            m->fork(hub, hub ? hub->mod_state[i] : NULL, phase);
+    }
+}
+
+/******************************************************************************/
 /*  Public: run, sleep, yield, embedding                                     */
 /******************************************************************************/
+
+/* An enclosing green_timeout of g is due by the hub's cached time (the
+   loop's, refreshed every poll round): no syscall. */
+static int scoped_timeout_due(struct green__hub *hub, struct green *g)
+{
+    if (GREEN_LIKELY(green__list_empty(&g->timeouts)))
+        return 0;
+    double t = green__timeouts_deadline(g);
+    if (t > ev_now(hub->loop))
+        return 0;
+    green__timeouts_fire(g, g->deadline_src);
+    return 1;
+}
 
 int green_yield(void)
 {
     int err = green__can_block(-1);
+    struct green__hub *hub = tls_hub;
+    if (!err && scoped_timeout_due(hub, hub->current))
+        err = ETIMEDOUT;
     if (err)
         return green__fail(err);
-    struct green__hub *hub = tls_hub;
     /* Behind every greenlet runnable now. */
     green__make_runnable(hub, hub->current);
-    green__schedule(hub);
+    schedule(hub);
     return 0;
 }
 
@@ -712,7 +937,10 @@ int green_sleep(double seconds)
         return green__fail(EINVAL);
     if (seconds <= 0)
         return green_yield();
-    int err = green__park(seconds, "sleeping");
+    struct green__wait w;
+    int err = green__wait_begin(&w, seconds, "sleeping", 0);
+    if (!err)
+        err = green__wait_park(&w);
     if (err == ETIMEDOUT && !tls_hub->current->timeouts_expired)
         return 0; /* our own deadline: the sleep is over */
     return green__fail(err);
@@ -725,9 +953,13 @@ int green_run(void)
         return -1;
     if (hub->embedded || hub->current != &hub->main)
         return green__fail(EDEADLK);
-    hub->main_in_run = 1;
-    int err = green__park(-1, "running the hub");
-    hub->main_in_run = 0;
+    struct green__wait w;
+    int err = green__wait_begin(&w, -1, "running the hub", 0);
+    if (!err) {
+        hub->main_in_run = 1;
+        err = green__wait_park(&w);
+        hub->main_in_run = 0;
+    }
     return err ? green__fail(err) : 0;
 }
 
@@ -748,7 +980,7 @@ int green_hub_attach(struct ev_loop *loop)
         /* An idle standalone hub may be replaced; a busy one may not. */
         if (hub->alive || hub->current != &hub->main)
             return green__fail(EBUSY);
-        green__hub_free(hub);
+        hub_free(hub);
     }
     return hub_create(loop) ? 0 : -1;
 }

@@ -1,16 +1,7 @@
-/* The greenlet control block, the per-thread hub, and the park/wake
-   primitive every blocking call is built on (like libdill's cr.h).
-
-   How a blocking call works:
-     1. try the operation; if it would block,
-     2. register a waiter where the waker will find it (a green__waitq, an
-        ev_io watcher, ...),
-     3. call green__park(timeout, what): it checks kill/timeout/context,
-        arms the deadline and switches away,
-     4. a waker calls green__wake(g, 0) (or an error) after removing the
-        waiter; a kill wakes with ECANCELED and the deadline with
-        ETIMEDOUT, in which case the caller removes its own waiter.
-   green__park returns 0 or an errno value; it never touches errno. */
+/* The greenlet control block and the per-thread hub: the scheduler (run
+   queue, rounds, the switch), the deadline heap and the module table.
+   Blocking calls wait through wait.h's primitive, which lives here too
+   (hub.c), because only it may change a greenlet's state. */
 #ifndef GREEN_HUB_H_INCLUDED
 #define GREEN_HUB_H_INCLUDED
 
@@ -24,6 +15,13 @@
 #include "list.h"
 #include "stack.h"
 #include "util.h"
+#include "wait.h"
+
+enum green__kind {
+    GREEN__KIND_SPAWNED, /* green_new/green_spawn: its own stack */
+    GREEN__KIND_MAIN,    /* the thread's own stack */
+    GREEN__KIND_HUB      /* the hub greenlet (or the embedding loop) */
+};
 
 enum green__state {
     GREEN__NEW,      /* created, not started (maybe start_later pending) */
@@ -35,25 +33,6 @@ enum green__state {
 
 struct green__link; /* a green_link callback, greenlet.c */
 struct green;
-
-/* A FIFO of parked greenlets (joiners, event waiters, queue waiters).
-   The waiter lives on the parked greenlet's stack. */
-struct green__waiter {
-    struct green__list node;
-    struct green *g;           /* the parked greenlet */
-    void *data;                 /* primitive-specific (item, count...) */
-};
-struct green__waitq {
-    struct green__list head;
-};
-static inline void green__waitq_init(struct green__waitq *q)
-{
-    green__list_init(&q->head);
-}
-static inline int green__waitq_empty(const struct green__waitq *q)
-{
-    return green__list_empty(&q->head);
-}
 
 struct green__hub;
 
@@ -67,8 +46,7 @@ struct green {
     int killed;                 /* sticky cancel: every park fails */
     int entered;                /* fn has started running */
     int scheduled;              /* green_start(_later) was called */
-    int kind;                   /* 0 spawned, 1 main, 2 hub */
-    int wake_err;               /* result of the current park */
+    int kind;                   /* enum green__kind */
     int saved_errno;            /* errno while switched out */
     int err;                    /* green_error */
     void *value;                /* green_value */
@@ -88,37 +66,38 @@ struct green {
     uint64_t deadline_seq;
     size_t heap_idx;            /* 0 = not in the heap */
     green_timeout_t *deadline_src; /* timeout that set it, NULL = own */
-    struct green__list *parked_on; /* waiter node while in a waitq, so
-                                   shutdown can unlink it */
+    struct green__wait *wait;   /* the current wait while WAITING (or
+                                   woken and not resumed yet), else NULL */
     const char *wait_what;      /* for green_dump: "sleeping", ... */
     int wait_fd;                /* for green_dump, -1 if none */
+    double wait_since;          /* green__now() when the wait began */
     uint64_t run_seq;           /* when it became runnable (rounds) */
 };
 
-/* Per-module state that later features hang off the hub; each module's
-   term runs at shutdown and fork_child after green_fork in the child. */
-enum {
-    GREEN__MOD_IO,
-    GREEN__MOD_THREADPOOL,
-    GREEN__MOD_SIGNAL,
-    GREEN__MOD_PROCESS,
-    GREEN__MOD_THREAD,
-    GREEN__MOD_MONITOR,
-    GREEN__MOD_PATCH,
-    GREEN__MOD_MAX
-};
+/* The module table.  A module (io, threadpool, signals, ...) describes
+   itself with one static green__module and attaches its per-hub state on
+   first use; the hub knows no module by name.  At teardown the hub runs
+   the attached modules' term hooks newest first; green_fork runs every
+   registered module's fork hook (green__modules_fork).  Up to
+   GREEN__MODULES_MAX modules per process. */
+#define GREEN__MODULES_MAX 16
 struct green__module {
-    void *state;
-    void (*term)(struct green__hub *hub);
-    void (*fork_child)(struct green__hub *hub);
+    const char *name;
+    /* The hub is going away: release state (greenlets still parked are
+       discarded by the hub afterwards). */
+    void (*term)(struct green__hub *hub, void *state);
+    /* Around fork(2) in green_fork: GREEN__FORK_PREPARE (take locks,
+       newest module first), _PARENT, _CHILD (oldest first).  hub is the
+       forking thread's hub, state this module's state there (NULL if it
+       has none: process-wide locks are still the module's to handle). */
+    void (*fork)(struct green__hub *hub, void *state, int phase);
+    int slot;                   /* assigned on first attach, 1-based */
 };
-
-struct green__hub;
-/* Register (or, with NULLs, clear) a module's state and hooks. */
-static inline void green__module_set(struct green__hub *hub, int id,
-                                     void *state,
-                                     void (*term)(struct green__hub *),
-                                     void (*fork_child)(struct green__hub *));
+enum green__fork_phase {
+    GREEN__FORK_PREPARE,
+    GREEN__FORK_PARENT,
+    GREEN__FORK_CHILD
+};
 
 struct green__hub {
     struct ev_loop *loop;       /* the libev loop */
@@ -144,6 +123,8 @@ struct green__hub {
     size_t alive;               /* started and not DONE */
     int main_in_run;            /* main is parked in green_run */
     int in_link;                /* running link callbacks */
+    int segv_ready;             /* this thread's overflow altstack is set */
+    int shutdown_pending;       /* green_shutdown from a link callback */
     /* Timer heap (1-based) of greenlets with a deadline, one ev_timer. */
     struct green **heap;
     size_t heap_len, heap_cap;
@@ -152,45 +133,50 @@ struct green__hub {
     ev_check check;             /* embedded: run the queue after a poll */
     ev_idle idle;               /* embedded: do not block while runnable */
     struct green__stack_cache stacks;
-    struct green__module mod[GREEN__MOD_MAX];
+    void *mod_state[GREEN__MODULES_MAX + 1]; /* by green__module.slot */
+    struct green__module *mod_order[GREEN__MODULES_MAX]; /* attach order */
+    int mod_count;
     uint64_t switches;          /* context switches (monitor, bench) */
 };
 
-static inline void green__module_set(struct green__hub *hub, int id,
-                                     void *state,
-                                     void (*term)(struct green__hub *),
-                                     void (*fork_child)(struct green__hub *))
+/* m's state in hub, NULL if m is not attached there. */
+static inline void *green__module_state(const struct green__hub *hub,
+                                        const struct green__module *m)
 {
-    hub->mod[id].state = state;
-    hub->mod[id].term = term;
-    hub->mod[id].fork_child = fork_child;
+    return hub->mod_state[__atomic_load_n(&m->slot, __ATOMIC_ACQUIRE)];
 }
+/* Attach m with state to hub (state non-NULL).  0, or ENOSPC when the
+   process has more than GREEN__MODULES_MAX modules. */
+int green__module_attach(struct green__hub *hub, struct green__module *m,
+                         void *state);
+/* Register m process-wide without per-hub state (a module that only
+   has fork hooks).  0 or ENOSPC. */
+int green__module_register(struct green__module *m);
+/* Detach m from hub (its term hook will not run). */
+void green__module_detach(struct green__hub *hub, struct green__module *m);
+/* Run every registered module's fork hook for phase (see above). */
+void green__modules_fork(struct green__hub *hub, int phase);
 
 /* The calling thread's hub, created on first use; NULL/ENOMEM if that
    fails.  green__hub_peek never creates one. */
 struct green__hub *green__hub_get(void);
 struct green__hub *green__hub_peek(void);
 
-/* Park the current greenlet until green__wake or its deadline.  timeout:
-   < 0 forever, 0 fails with EAGAIN at once, NaN EINVAL.  Returns 0 (woken)
-   or an errno value: ETIMEDOUT, ECANCELED, EDEADLK (hub/callback),
-   EAGAIN, EINVAL or whatever the waker passed.  `what` shows in
-   green_dump. */
-int green__park(double timeout, const char *what);
-
-/* Like green__park's checks without parking: 0 if the current greenlet
-   may block now, else the errno it would get (timeout 0 is allowed). */
+/* Like green__wait_begin's checks for a call that has work to do before
+   it would wait (timeout 0 allowed): 0 if the current greenlet may block
+   now, else the errno it would get. */
 int green__can_block(double timeout);
 
-/* Make a WAITING greenlet runnable; green__park then returns err.
-   Returns 1 if g was waiting, 0 otherwise.  Callable from callbacks. */
+/* End g's current wait with err (a kill, the hub).  Returns 1 if g was
+   WAITING, 0 otherwise.  Callable from callbacks. */
 int green__wake(struct green *g, int err);
+
+/* A parked greenlet's green_timeouts changed (one was cancelled): arm
+   its deadline again from its own timeout and the ones left. */
+void green__wait_rearm(struct green *g);
 
 /* Append a greenlet to the run queue (state RUNNABLE). */
 void green__make_runnable(struct green__hub *hub, struct green *g);
-
-/* Give up the CPU; the caller already queued itself or set WAITING. */
-void green__schedule(struct green__hub *hub);
 
 /* Ensure the hub runs soon (embedded loops: start the idle watcher). */
 void green__hub_kick(struct green__hub *hub);
@@ -201,20 +187,11 @@ static inline int green__in_hub(const struct green__hub *hub)
     return hub->current == &hub->hubg;
 }
 
-/* Timer heap: arm g's deadline (absolute, green__now clock). */
-void green__deadline_set(struct green__hub *hub, struct green *g,
-                         double deadline);
+/* Timer heap: arm g's deadline (absolute, green__now clock).  0 or
+   ENOMEM (the heap could not grow). */
+int green__deadline_set(struct green__hub *hub, struct green *g,
+                        double deadline);
 void green__deadline_clear(struct green__hub *hub, struct green *g);
-
-/* Enqueue w (data may be NULL), park, dequeue on failure.  Returns 0 if a
-   waker took w off the queue, else -1 with errno set. */
-int green__waitq_wait(struct green__waitq *q, struct green__waiter *w,
-                      double timeout, const char *what);
-/* Wake the oldest waiter with err; returns its waiter (already unlinked)
-   or NULL if there was none. */
-struct green__waiter *green__waitq_wake_one(struct green__waitq *q, int err);
-/* Wake every waiter with err; returns how many. */
-size_t green__waitq_wake_all(struct green__waitq *q, int err);
 
 /* Errno helper: set errno, return -1. */
 static inline int green__fail(int err)
@@ -233,34 +210,24 @@ static inline int green__owner_check(const void *obj,
     return green__hub_peek() == owner ? 0 : EXDEV;
 }
 
-/* Validate a timeout argument: 0 or EINVAL for NaN. */
-static inline int green__timeout_valid(double t)
-{
-    return t == t ? 0 : EINVAL;
-}
-
-/* Greenlet internals used by hub.c (greenlet.c). */
-void green__finish(struct green *g) __attribute__((noreturn));
-void green__run_links(struct green__hub *hub);
-void green__unref(struct green *g);
-void green__timeouts_fire(struct green *g, green_timeout_t *src);
-double green__timeouts_deadline(struct green *g);
-void green__hub_free(struct green__hub *hub);
-void green__timeouts_detach(struct green *g);
-uint64_t green__next_id(void);
+/* Switching (hub.c), for greenlet.c's trampoline and finish. */
 void green__after_switch(struct green__hub *hub);
 _Noreturn void green__exit_current(struct green__hub *hub);
-void green__start_delayed(struct green__hub *hub, struct green *g);
 
-/* monitor.c: start the blocked-loop monitor if GREEN_MONITOR is set. */
-void green__monitor_from_env(void);
+/* The greenlet lifecycle (greenlet.c), for the hub's dispatch and
+   teardown. */
+_Noreturn void green__finish(struct green *g);
+void green__run_links(struct green__hub *hub);
+void green__unref(struct green *g);
+uint64_t green__next_id(void);
 
-/* process.c: on libev's default loop, record children's statuses for
-   green_waitpid (best effort: retried on first use if out of memory). */
-void green__process_watch(struct green__hub *hub);
+/* green_timeouts (timeout.c), for the wait primitive. */
+void green__timeouts_fire(struct green *g, green_timeout_t *src);
+double green__timeouts_deadline(struct green *g);
+void green__timeouts_detach(struct green *g);
 
-/* segv.c: install the overflow handler and this thread's altstack. */
-void green__segv_init(void);
-void green__segv_thread_term(void);
+/* Process-wide hooks run when a hub is created (diag: GREEN_MONITOR).
+   Registered from a constructor; up to 4. */
+void green__hub_on_create(void (*fn)(struct green__hub *hub));
 
 #endif

@@ -59,4 +59,10 @@ static inline void *green__stack_lo(const struct green__stack *s)
     return (char *)s->map + green__page_size();
 }
 
+/* segv.c: the stack-overflow reporter.  green__segv_init installs the
+   process-wide SIGSEGV handler once and this thread's altstack; the
+   greenlet layer calls it before the thread's first greenlet stack. */
+void green__segv_init(void);
+void green__segv_thread_term(void);
+
 #endif

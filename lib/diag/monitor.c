@@ -98,11 +98,14 @@ static void *monitor_main(void *arg)
     return NULL;
 }
 
-static void monitor_term(struct green__hub *hub)
+static void monitor_term(struct green__hub *hub, void *state);
+static void monitor_fork(struct green__hub *hub, void *state, int phase);
+static struct green__module monitor_module = {
+    .name = "monitor", .term = monitor_term, .fork = monitor_fork};
+
+static void monitor_term(struct green__hub *hub, void *state)
 {
-    struct monitor *m = hub->mod[GREEN__MOD_MONITOR].state;
-    if (!m)
-        return;
+    struct monitor *m = state;
     pthread_mutex_lock(&m->mu);
     m->stop = 1;
     pthread_cond_signal(&m->cv);
@@ -115,14 +118,24 @@ static void monitor_term(struct green__hub *hub)
     pthread_cond_destroy(&m->cv);
     pthread_mutex_destroy(&m->mu);
     free(m);
-    hub->mod[GREEN__MOD_MONITOR].state = NULL;
+}
+
+/* Stop the hub's monitor, if it has one. */
+static void monitor_stop(struct green__hub *hub)
+{
+    struct monitor *m = green__module_state(hub, &monitor_module);
+    if (!m)
+        return;
+    green__module_detach(hub, &monitor_module);
+    monitor_term(hub, m);
 }
 
 /* The monitor thread did not survive the fork: start a new one. */
-static void monitor_fork_child(struct green__hub *hub)
+static void monitor_fork(struct green__hub *hub, void *state, int phase)
 {
-    struct monitor *m = hub->mod[GREEN__MOD_MONITOR].state;
-    if (!m)
+    (void)hub;
+    struct monitor *m = state;
+    if (!m || phase != GREEN__FORK_CHILD)
         return;
     pthread_mutex_init(&m->mu, NULL);
     pthread_cond_init(&m->cv, NULL);
@@ -138,8 +151,7 @@ int green_monitor_start(double seconds)
     struct green__hub *hub = green__hub_get();
     if (!hub)
         return -1;
-    if (hub->mod[GREEN__MOD_MONITOR].state)
-        monitor_term(hub); /* restart with the new threshold */
+    monitor_stop(hub); /* restart with the new threshold */
     struct monitor *m = calloc(1, sizeof *m);
     if (!m)
         return green__fail(ENOMEM);
@@ -157,8 +169,11 @@ int green_monitor_start(double seconds)
     ev_unref(hub->loop);
     ev_check_start(hub->loop, &m->check);
     ev_unref(hub->loop);
-    int err = pthread_create(&m->thread, NULL, monitor_main, m);
+    int err = green__module_attach(hub, &monitor_module, m);
+    if (!err)
+        err = pthread_create(&m->thread, NULL, monitor_main, m);
     if (err) {
+        green__module_detach(hub, &monitor_module);
         ev_ref(hub->loop);
         ev_prepare_stop(hub->loop, &m->prepare);
         ev_ref(hub->loop);
@@ -166,8 +181,6 @@ int green_monitor_start(double seconds)
         free(m);
         return green__fail(err);
     }
-    green__module_set(hub, GREEN__MOD_MONITOR, m,
-                      monitor_term, monitor_fork_child);
     return 0;
 }
 
@@ -175,11 +188,13 @@ void green_monitor_stop(void)
 {
     struct green__hub *hub = green__hub_peek();
     if (hub)
-        monitor_term(hub);
+        monitor_stop(hub);
 }
 
-void green__monitor_from_env(void)
+/* GREEN_MONITOR=SECONDS: monitor every hub from its creation. */
+static void monitor_from_env(struct green__hub *hub)
 {
+    (void)hub;
     const char *s = getenv("GREEN_MONITOR");
     if (!s || !*s)
         return;
@@ -187,4 +202,11 @@ void green__monitor_from_env(void)
     double v = strtod(s, &end);
     if (*end == 0 && v > 0 && v < 1e6)
         green_monitor_start(v);
+}
+
+/* Each new hub looks at GREEN_MONITOR (a getenv, nothing else, unless
+   it is set). */
+__attribute__((constructor)) static void monitor_env_hook(void)
+{
+    green__hub_on_create(monitor_from_env);
 }

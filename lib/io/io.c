@@ -69,7 +69,7 @@ struct green__fd {
     unsigned char fresh;        /* watchers need ev_io_set before start */
 };
 
-/* The module's state, hub->mod[GREEN__MOD_IO].state. */
+/* The module's state in each hub (green__module_state(hub, &io_module)). */
 struct io_state {
     struct green__fd **fds;     /* entries by fd; never moved once made,
                                    because libev points at the watchers */
@@ -79,6 +79,14 @@ struct io_state {
 };
 
 static void io_ready(struct ev_loop *loop, ev_io *w, int revents);
+static void io_term(struct green__hub *hub, void *state);
+
+static struct green__module io_module = {.name = "io", .term = io_term};
+
+static inline struct io_state *io_peek(const struct green__hub *hub)
+{
+    return green__module_state(hub, &io_module);
+}
 
 /******************************************************************************/
 /*  Module state and the fd table                                             */
@@ -99,11 +107,9 @@ static void io_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
     }
 }
 
-static void io_term(struct green__hub *hub)
+static void io_term(struct green__hub *hub, void *state)
 {
-    struct io_state *st = hub->mod[GREEN__MOD_IO].state;
-    if (!st)
-        return;
+    struct io_state *st = state;
     /* Parked greenlets are discarded by the hub after this; their
        waiters live on their stacks and are not touched here. */
     for (size_t i = 0; i < st->cap; i++) {
@@ -118,31 +124,33 @@ static void io_term(struct green__hub *hub)
     ev_ref(hub->loop);
     ev_prepare_stop(hub->loop, &st->prepare);
     free(st);
-    green__module_set(hub, GREEN__MOD_IO, NULL, NULL, NULL);
 }
 
 static struct io_state *io_state(struct green__hub *hub)
 {
-    struct io_state *st = hub->mod[GREEN__MOD_IO].state;
+    struct io_state *st = io_peek(hub);
     if (GREEN_LIKELY(st != NULL))
         return st;
     st = calloc(1, sizeof *st);
     if (!st)
         return NULL;
+    if (green__module_attach(hub, &io_module, st) != 0) {
+        free(st);
+        return NULL;
+    }
     green__list_init(&st->stopq);
     ev_prepare_init(&st->prepare, io_prepare);
     st->prepare.data = st;
     ev_prepare_start(hub->loop, &st->prepare);
     /* Always on, but it must not keep the loop alive by itself. */
     ev_unref(hub->loop);
-    green__module_set(hub, GREEN__MOD_IO, st, io_term, NULL);
     return st;
 }
 
 /* The entry of fd if one exists (no allocation). */
 static struct green__fd *entry_peek(struct green__hub *hub, int fd)
 {
-    struct io_state *st = hub->mod[GREEN__MOD_IO].state;
+    struct io_state *st = io_peek(hub);
     if (!st || fd < 0 || (size_t)fd >= st->cap)
         return NULL;
     return st->fds[fd];
@@ -197,27 +205,26 @@ static struct green__fd *entry_get(struct green__hub *hub, int fd)
     return e;
 }
 
-/* Forget everything about the fd behind e: wake its waiters with err,
+/* Fire every clause of a list with err, taking it off the list. */
+static void fire_list(struct green__list *l, int err)
+{
+    struct green__list *n;
+    while ((n = green__list_pop(l)) != NULL)
+        green__clause_fire(green__container_of(n, struct green__clause,
+                                               node), err);
+}
+
+/* Forget everything about the fd behind e: fire its clauses with err,
    stop the watchers, start a new generation. */
 static void entry_reset(struct green__hub *hub, struct green__fd *e, int err)
 {
     for (int d = 0; d < 2; d++) {
         struct io_dir *dir = &e->dir[d];
-        struct green__list *n;
-        while ((n = green__list_pop(&dir->waiters)) != NULL) {
-            struct green__waiter *w =
-                green__container_of(n, struct green__waiter, node);
-            green__wake(w->g, err);
-        }
-        /* Woken by readiness but not resumed: they would retry the
-           syscall on a closed (maybe already reused) fd.  They are
-           runnable, so their park result can still be changed. */
-        while ((n = green__list_pop(&dir->woken)) != NULL) {
-            struct green__waiter *w =
-                green__container_of(n, struct green__waiter, node);
-            if (w->g->state == GREEN__RUNNABLE)
-                w->g->wake_err = err;
-        }
+        fire_list(&dir->waiters, err);
+        /* Fired by readiness but not resumed: they would retry the
+           syscall (or poll) on a closed, maybe already reused, fd.
+           Firing again changes their result before they resume. */
+        fire_list(&dir->woken, err);
         green__list_remove(&dir->stop);
         ev_io_stop(hub->loop, &dir->io);
     }
@@ -230,9 +237,10 @@ static void entry_reset(struct green__hub *hub, struct green__fd *e, int err)
 /*  Waiting                                                                   */
 /******************************************************************************/
 
-/* The watcher fired: make every parked greenlet runnable.  All of them,
-   not one: readiness is not a token (two readers of one socket both
-   retry; the loser waits again). */
+/* The watcher fired: fire every clause.  All of them, not one:
+   readiness is not a token (two readers of one socket both retry; the
+   loser waits again).  Fired clauses stay on `woken` until their undo,
+   so green_close can still change their result. */
 static void io_ready(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
@@ -246,35 +254,50 @@ static void io_ready(struct ev_loop *loop, ev_io *w, int revents)
     }
     struct green__list *n;
     while ((n = green__list_pop(&d->waiters)) != NULL) {
-        struct green__waiter *wt =
-            green__container_of(n, struct green__waiter, node);
-        /* A waiter already woken by a kill or its deadline resumes with
-           that error and needs no tracking. */
-        if (green__wake(wt->g, 0))
-            green__list_push(&d->woken, n);
-    }
-    /* Nobody is behind this event (a waiter left just before it):
-       let io_prepare stop the watcher before the next poll. */
-    if (green__list_empty(&d->woken) && !green__list_linked(&d->stop)) {
-        struct io_state *st = green__hub_peek()->mod[GREEN__MOD_IO].state;
-        green__list_push(&st->stopq, &d->stop);
+        green__clause_fire(green__container_of(n, struct green__clause,
+                                               node), 0);
+        green__list_push(&d->woken, n);
     }
 }
 
-int green__io_arm(struct green__hub *hub, int fd, int dir,
-                  struct green__io_waiter *iw)
+/* A direction nobody waits on any more: let io_prepare stop its watcher
+   before the next poll. */
+static void dir_maybe_stop(struct green__hub *hub, struct io_dir *d)
 {
-    iw->e = NULL;
+    if (green__list_empty(&d->waiters) && green__list_empty(&d->woken) &&
+        ev_is_active(&d->io) && !green__list_linked(&d->stop))
+        green__list_push(&io_peek(hub)->stopq, &d->stop);
+}
+
+/* The clause's undo: leave the entry, unless the fd was closed or
+   recycled meanwhile (green_close already unlinked the clause, and the
+   entry may describe another fd now). */
+static void io_undo(struct green__clause *c)
+{
+    struct green__io_clause *ic =
+        green__container_of(c, struct green__io_clause, c);
+    struct green__fd *e = ic->e;
+    ic->e = NULL;
+    if (!e || e->gen != ic->gen)
+        return;
+    green__list_remove(&c->node);
+    dir_maybe_stop(c->g->hub, &e->dir[ic->dir]);
+}
+
+int green__io_clause(struct green__wait *w, struct green__io_clause *ic,
+                     int fd, int dir)
+{
+    struct green__hub *hub = w->g->hub;
     struct green__fd *e = entry_get(hub, fd);
     if (!e)
-        return -1;
+        return errno;
     struct io_dir *d = &e->dir[dir];
     /* libev aborts (an assert in its epoll backend) when epoll_ctl says
        EBADF, so never hand it an fd that is not open.  Only a start can
        lead to epoll_ctl; an active watcher is reused as it is. */
     if (!ev_is_active(&d->io) &&
         (green__sys_fcntl(fd, F_GETFD, 0) < 0 || fd == hub->backend_fd))
-        return green__fail(EBADF);
+        return EBADF;
     if (GREEN_UNLIKELY(e->fresh)) {
         /* A new fd (or number reuse): the only place that calls
            ev_io_set, so libev re-registers the fd only then. */
@@ -285,53 +308,33 @@ int green__io_arm(struct green__hub *hub, int fd, int dir,
         }
         e->fresh = 0;
     }
-    iw->e = e;
-    iw->gen = e->gen;
-    iw->dir = dir;
-    iw->fd = fd;
-    iw->w.g = hub->current;
-    iw->w.data = NULL;
-    green__list_push(&d->waiters, &iw->w.node);
+    green__wait_add(w, &ic->c, io_undo, NULL);
+    ic->e = e;
+    ic->gen = e->gen;
+    ic->dir = dir;
+    ic->fd = fd;
+    if (w->fd < 0)
+        w->fd = fd;
+    green__list_push(&d->waiters, &ic->c.node);
     if (!ev_is_active(&d->io))
         ev_io_start(hub->loop, &d->io);
     return 0;
 }
 
-void green__io_disarm(struct green__hub *hub, struct green__io_waiter *iw)
-{
-    struct green__fd *e = iw->e;
-    if (!e)
-        return;
-    iw->e = NULL;
-    /* Closed or recycled while we were parked: green_close already
-       unlinked us, and the entry may describe another fd now. */
-    if (e->gen != iw->gen)
-        return;
-    green__list_remove(&iw->w.node);
-    struct io_dir *d = &e->dir[iw->dir];
-    if (green__list_empty(&d->waiters) && green__list_empty(&d->woken) &&
-        ev_is_active(&d->io) && !green__list_linked(&d->stop)) {
-        struct io_state *st = hub->mod[GREEN__MOD_IO].state;
-        green__list_push(&st->stopq, &d->stop);
-    }
-}
-
 static const char *const wait_what[2] = {"waiting to read",
                                          "waiting to write"};
 
-/* Park on one direction of fd; the hub is known to exist.  Returns 0 or
-   an errno value. */
-static int park_fd(struct green__hub *hub, int fd, int dir, double timeout)
+/* Wait once for fd/dir; the hub is known to exist.  Returns 0 or an
+   errno value. */
+static int park_fd(int fd, int dir, double timeout)
 {
-    struct green__io_waiter iw;
-    /* Arm first: green__park makes the kill/timeout/context checks, and
-       when they fail the disarm below undoes the arming. */
-    if (green__io_arm(hub, fd, dir, &iw) != 0)
-        return errno;
-    hub->current->wait_fd = fd;
-    int err = green__park(timeout, wait_what[dir]);
-    hub->current->wait_fd = -1;
-    green__io_disarm(hub, &iw);
+    struct green__wait w;
+    struct green__io_clause ic;
+    int err = green__wait_begin(&w, timeout, wait_what[dir], 0);
+    if (!err)
+        err = green__io_clause(&w, &ic, fd, dir);
+    if (!err)
+        err = green__wait_park(&w);
     return err;
 }
 
@@ -341,14 +344,9 @@ int green__io_wait(int fd, int dir, double timeout)
         return green__fail(EBADF);
     if (timeout != timeout)
         return green__fail(EINVAL);
-    struct green__hub *hub = green__hub_get();
-    if (!hub)
-        return -1;
     if (timeout == 0) {
-        /* Not waiting at all: report the readiness now. */
-        int err = green__can_block(0);
-        if (err)
-            return green__fail(err);
+        /* Not waiting at all (allowed anywhere, the hub included):
+           report the readiness now. */
         struct pollfd p = {fd, dir == GREEN__IO_READ ? POLLIN : POLLOUT, 0};
         int n = green__sys_poll(&p, 1, 0);
         if (n < 0)
@@ -359,7 +357,7 @@ int green__io_wait(int fd, int dir, double timeout)
             return green__fail(EBADF);
         return 0;
     }
-    int err = park_fd(hub, fd, dir, timeout);
+    int err = park_fd(fd, dir, timeout);
     return err ? green__fail(err) : 0;
 }
 
@@ -479,7 +477,7 @@ static inline int would_block(ssize_t r)
             ssize_t r_ = (call);                                           \
             if (!would_block(r_))                                          \
                 return r_;                                                 \
-            int err_ = park_fd(hub_, (fd), (dir), -1);                     \
+            int err_ = park_fd((fd), (dir), -1);                           \
             if (err_)                                                      \
                 return green__fail(err_);                                  \
         }                                                                  \
@@ -595,7 +593,7 @@ ssize_t green_writev(int fd, const struct iovec *iov, int iovcnt)
         ssize_t r = try_writev(e, fd, iov, iovcnt);
         if (!would_block(r))
             return r;
-        int err = park_fd(hub, fd, GREEN__IO_WRITE, -1);
+        int err = park_fd(fd, GREEN__IO_WRITE, -1);
         if (err)
             return green__fail(err);
     }
@@ -623,7 +621,7 @@ ssize_t green_write_all(int fd, const void *buf, size_t n)
         }
         if (!would_block(r))
             return -1;
-        int err = park_fd(hub, fd, GREEN__IO_WRITE, -1);
+        int err = park_fd(fd, GREEN__IO_WRITE, -1);
         if (err)
             return green__fail(err);
     } while (done < n);
@@ -647,7 +645,7 @@ int green_accept(int fd, struct sockaddr *addr, socklen_t *len)
         }
         if (!would_block(-1))
             return -1;
-        int err = park_fd(hub, fd, GREEN__IO_READ, -1);
+        int err = park_fd(fd, GREEN__IO_READ, -1);
         if (err)
             return green__fail(err);
     }
@@ -677,7 +675,7 @@ int green_connect(int fd, const struct sockaddr *addr, socklen_t len)
             return -1;
         break;
     }
-    int err = park_fd(hub, fd, GREEN__IO_WRITE, -1);
+    int err = park_fd(fd, GREEN__IO_WRITE, -1);
     if (err)
         return green__fail(err);
     /* Writable: the handshake finished, well or badly.  SO_ERROR has

@@ -19,26 +19,24 @@
 
 struct green__fd; /* one fd's state, opaque outside io.c */
 
-/* One parked greenlet's registration on one direction of one fd.  It
-   lives on the parked greenlet's stack, like green__waiter. */
-struct green__io_waiter {
-    struct green__waiter w;  /* in the entry's waiters or woken list */
+/* A wait's clause on one direction of one fd (wait.h).  It lives on the
+   waiting greenlet's stack. */
+struct green__io_clause {
+    struct green__clause c;  /* in the entry's waiters or woken list */
     struct green__fd *e;     /* entry armed on, NULL when not armed */
     unsigned gen;            /* e's generation when armed (see io.c) */
     int dir;                 /* GREEN__IO_READ or GREEN__IO_WRITE */
     int fd;                  /* the fd (for green_dump) */
 };
 
-/* Register the current greenlet on fd/dir without parking (poll arms
-   several, then parks once).  Returns 0, or -1 with errno (EBADF for
-   fd < 0, ENOMEM).  A readiness event wakes the greenlet with 0,
-   green_close with EBADF. */
-int green__io_arm(struct green__hub *hub, int fd, int dir,
-                  struct green__io_waiter *iw);
-
-/* Undo green__io_arm after the park, whatever woke it.  Safe when the
-   fd was closed or recycled meanwhile (then the entry is left alone). */
-void green__io_disarm(struct green__hub *hub, struct green__io_waiter *iw);
+/* Add a clause on fd/dir to the wait w (green_poll adds several, then
+   parks once).  Returns 0, or an errno value: EBADF (fd < 0, not open,
+   or the hub's own epoll fd), ENOMEM.  A readiness event fires the
+   clause with 0, green_close (or libev finding the fd gone) with EBADF,
+   also after it fired for readiness and before the greenlet resumed.
+   The clause's undo, run by green__wait_park, leaves the entry. */
+int green__io_clause(struct green__wait *w, struct green__io_clause *ic,
+                     int fd, int dir);
 
 /* Park until fd is ready for dir.  Returns 0 or -1 with errno: EBADF
    (closed while waiting, or not an open fd), ETIMEDOUT, ECANCELED,

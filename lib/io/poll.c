@@ -9,14 +9,16 @@
    it asks the kernel again.  So revents, the fd_sets and the counts are
    exactly what libc returns. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/select.h>
 
 #include "io.h"
 #include "core/sys.h"
 
-/* Waiters kept on the stack for small polls. */
-#define POLL_STACK_WAITERS 16
+/* Clauses kept on the stack for small polls. */
+#define POLL_STACK_CLAUSES 16
 
 /* Events that arm the read and the write watcher. */
 #define POLL_READ_EVENTS (POLLIN | POLLRDNORM | POLLRDBAND)
@@ -27,18 +29,13 @@
    and the hub's own epoll fd (libev cannot watch it). */
 #define POLL_RECHECK 0.01
 
-static void disarm_all(struct green__hub *hub, struct green__io_waiter *iw,
-                       size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        green__io_disarm(hub, &iw[i]);
-}
-
-/* Arm the waiters for one round.  Returns the number armed (into iw),
-   or -1 with errno (everything armed so far is disarmed).  *recheck is
-   set when some fd must be polled periodically instead. */
-static ssize_t arm_all(struct green__hub *hub, const struct pollfd *fds,
-                       nfds_t n, struct green__io_waiter *iw, int *recheck)
+/* Add one clause per fd and direction to w.  Returns the number added
+   (into ic), or -1 with errno.  *recheck is set when some fd must be
+   polled periodically instead.  ic[k].fd's index in fds is kept in
+   the clause's data. */
+static ssize_t add_clauses(struct green__wait *w, const struct pollfd *fds,
+                           nfds_t n, struct green__io_clause *ic,
+                           int *recheck)
 {
     size_t k = 0;
     *recheck = 0;
@@ -53,36 +50,100 @@ static ssize_t arm_all(struct green__hub *hub, const struct pollfd *fds,
                                                : POLL_WRITE_EVENTS;
             if (!(ev & want))
                 continue;
-            if (green__io_arm(hub, fds[i].fd, dir, &iw[k]) != 0) {
-                int err = errno;
-                if (err == EBADF) {
-                    /* Closed meanwhile (the next round reports POLLNVAL)
-                       or the hub's own epoll fd: poll it periodically. */
-                    *recheck = 1;
-                    continue;
-                }
-                disarm_all(hub, iw, k);
+            int err = green__io_clause(w, &ic[k], fds[i].fd, dir);
+            if (err == EBADF) {
+                /* Closed meanwhile (the next round reports POLLNVAL) or
+                   the hub's own epoll fd: poll it periodically. */
+                *recheck = 1;
+                continue;
+            }
+            if (err) {
                 errno = err;
                 return -1;
             }
+            ic[k].c.data = (void *)(uintptr_t)i;
             k++;
         }
     }
     return (ssize_t)k;
 }
 
+/* poll(2) now, except that the fds whose clause green_close fired
+   (closed[i]) report POLLNVAL whatever their number means by now (a new
+   fd may have taken it).  Returns the count, as poll(2). */
+static int poll_now(struct pollfd *fds, nfds_t n, const unsigned char *closed)
+{
+    int rc = green__sys_poll(fds, n, 0);
+    if (rc < 0 || !closed)
+        return rc;
+    rc = 0;
+    for (nfds_t i = 0; i < n; i++) {
+        if (closed[i])
+            fds[i].revents = POLLNVAL;
+        rc += fds[i].revents != 0;
+    }
+    return rc;
+}
+
+/* After a park: mark the fds whose clause fired with EBADF (closed by
+   green_close while we waited). */
+static void note_closed(const struct green__io_clause *ic, size_t k,
+                        unsigned char *closed)
+{
+    for (size_t j = 0; j < k; j++)
+        if (ic[j].c.fired && ic[j].c.err == EBADF)
+            closed[(uintptr_t)ic[j].c.data] = 1;
+}
+
+/* One park of a poll round: 0 (ask the kernel again) or an errno. */
+static int poll_park(const struct pollfd *fds, nfds_t n,
+                     struct green__io_clause *ic, unsigned char *closed,
+                     double left)
+{
+    struct green__wait w;
+    int err = green__wait_begin(&w, left, "polling", 0);
+    if (err)
+        return err;
+    int recheck;
+    ssize_t k = add_clauses(&w, fds, n, ic, &recheck);
+    if (k < 0) {
+        err = errno;
+        green__wait_cancel(&w);
+        return err;
+    }
+    if (recheck && (w.timeout < 0 || w.timeout > POLL_RECHECK))
+        w.timeout = POLL_RECHECK;
+    err = green__wait_park(&w);
+    note_closed(ic, (size_t)k, closed);
+    /* Woken by readiness, or green_close (EBADF: that fd reports
+       POLLNVAL), or our own deadline: ask the kernel again. */
+    if (err == 0 || err == EBADF ||
+        (err == ETIMEDOUT && !w.g->timeouts_expired))
+        return 0;
+    return err;
+}
+
 /* poll(2) with a timeout in seconds (< 0 forever, 0 no wait). */
 static int poll_wait(struct pollfd *fds, nfds_t n, double timeout)
 {
-    struct green__hub *hub = green__hub_get();
-    if (!hub)
-        return -1;
-    struct green__io_waiter stack_iw[POLL_STACK_WAITERS];
-    struct green__io_waiter *iw = stack_iw;
+    struct green__io_clause stack_ic[POLL_STACK_CLAUSES];
+    unsigned char stack_closed[POLL_STACK_CLAUSES / 2];
+    struct green__io_clause *ic = stack_ic;
+    unsigned char *closed = stack_closed;
+    if (2 * (size_t)n > POLL_STACK_CLAUSES) {
+        ic = malloc(2 * (size_t)n * sizeof *ic);
+        closed = malloc((size_t)n);
+        if (!ic || !closed) {
+            free(ic);
+            free(closed);
+            return green__fail(ENOMEM);
+        }
+    }
+    memset(closed, 0, (size_t)n);
     double deadline = timeout > 0 ? green__now() + timeout : 0;
-    int rc;
+    int rc, any_closed = 0;
     for (;;) {
-        rc = green__sys_poll(fds, n, 0);
+        rc = poll_now(fds, n, any_closed ? closed : NULL);
         if (rc != 0 || timeout == 0)
             break;
         double left = -1;
@@ -91,42 +152,17 @@ static int poll_wait(struct pollfd *fds, nfds_t n, double timeout)
             if (left <= 0)
                 break; /* timed out: rc is 0, as poll(2) returns */
         }
-        int err = green__can_block(left);
+        int err = poll_park(fds, n, ic, closed, left);
         if (err) {
             rc = green__fail(err);
             break;
         }
-        if (iw == stack_iw && 2 * (size_t)n > POLL_STACK_WAITERS) {
-            iw = malloc(2 * (size_t)n * sizeof *iw);
-            if (!iw) {
-                iw = stack_iw;
-                rc = green__fail(ENOMEM);
-                break;
-            }
-        }
-        int recheck;
-        ssize_t armed = arm_all(hub, fds, n, iw, &recheck);
-        if (armed < 0) {
-            rc = -1;
-            break;
-        }
-        double park = left;
-        if (recheck && (park < 0 || park > POLL_RECHECK))
-            park = POLL_RECHECK;
-        hub->current->wait_fd = armed > 0 ? iw[0].fd : -1;
-        err = green__park(park, "polling");
-        hub->current->wait_fd = -1;
-        disarm_all(hub, iw, (size_t)armed);
-        /* Woken by readiness, or green_close (EBADF: the next poll(2)
-           reports POLLNVAL), or our own deadline: ask the kernel again. */
-        if (err == 0 || err == EBADF ||
-            (err == ETIMEDOUT && !hub->current->timeouts_expired))
-            continue;
-        rc = green__fail(err);
-        break;
+        any_closed = memchr(closed, 1, (size_t)n) != NULL;
     }
-    if (iw != stack_iw)
-        free(iw);
+    if (ic != stack_ic) {
+        free(ic);
+        free(closed);
+    }
     return rc;
 }
 
@@ -137,81 +173,112 @@ int green_poll(struct pollfd *fds, nfds_t n, int timeout_ms)
     return poll_wait(fds, n, timeout_ms < 0 ? -1 : timeout_ms / 1000.0);
 }
 
+/* fd_set bits by hand: callers may pass sets larger than FD_SETSIZE
+   (allocated for nfds bits, as libc's select allows), which FD_ISSET's
+   fortified checks would reject. */
+#define SEL_BITS (8 * sizeof(unsigned long))
+
+static int sel_isset(const fd_set *s, int fd)
+{
+    const unsigned long *b = (const unsigned long *)(const void *)s;
+    return s && (b[fd / SEL_BITS] >> (fd % SEL_BITS)) & 1;
+}
+
+static void sel_set(fd_set *s, int fd)
+{
+    unsigned long *b = (unsigned long *)(void *)s;
+    b[fd / SEL_BITS] |= 1UL << (fd % SEL_BITS);
+}
+
+/* Clear the first nfds bits (the words the kernel would write). */
+static void sel_zero(fd_set *s, int nfds)
+{
+    if (s)
+        memset(s, 0, (((size_t)nfds + SEL_BITS - 1) / SEL_BITS) *
+                         sizeof(unsigned long));
+}
+
+/* The pollfds for select's sets, into *fds (stack or malloc'd).
+   Returns how many, or -1 with errno (ENOMEM). */
+static ssize_t sel_to_poll(int nfds, const fd_set *r, const fd_set *w,
+                           const fd_set *e, struct pollfd *stack_fds,
+                           size_t stack_n, struct pollfd **fds)
+{
+    nfds_t n = 0;
+    *fds = stack_fds;
+    for (int fd = 0; fd < nfds; fd++) {
+        short ev = (sel_isset(r, fd) ? POLLIN : 0) |
+                   (sel_isset(w, fd) ? POLLOUT : 0) |
+                   (sel_isset(e, fd) ? POLLPRI : 0);
+        if (!ev)
+            continue;
+        if (*fds == stack_fds && n == stack_n) {
+            struct pollfd *big = malloc((size_t)nfds * sizeof *big);
+            if (!big)
+                return green__fail(ENOMEM);
+            memcpy(big, stack_fds, n * sizeof *big);
+            *fds = big;
+        }
+        (*fds)[n++] = (struct pollfd){.fd = fd, .events = ev};
+    }
+    return (ssize_t)n;
+}
+
+/* Map poll's results back as the kernel's select does: readable
+   includes hang-up and error, writable includes error.  Returns the
+   number of bits set, or -1/EBADF if an fd was not open. */
+static int poll_to_sel(const struct pollfd *fds, nfds_t n, int nfds,
+                       fd_set *r, fd_set *w, fd_set *e)
+{
+    for (nfds_t i = 0; i < n; i++)
+        if (fds[i].revents & POLLNVAL)
+            return green__fail(EBADF);
+    sel_zero(r, nfds);
+    sel_zero(w, nfds);
+    sel_zero(e, nfds);
+    int rc = 0;
+    for (nfds_t i = 0; i < n; i++) {
+        int fd = fds[i].fd;
+        short ev = fds[i].events, re = fds[i].revents;
+        if ((ev & POLLIN) && (re & (POLLIN | POLLHUP | POLLERR))) {
+            sel_set(r, fd);
+            rc++;
+        }
+        if ((ev & POLLOUT) && (re & (POLLOUT | POLLERR))) {
+            sel_set(w, fd);
+            rc++;
+        }
+        if ((ev & POLLPRI) && (re & POLLPRI)) {
+            sel_set(e, fd);
+            rc++;
+        }
+    }
+    return rc;
+}
+
 int green_select(int nfds, fd_set *r, fd_set *w, fd_set *e,
                  struct timeval *tv)
 {
-    if (nfds < 0 || nfds > FD_SETSIZE)
+    if (nfds < 0)
         return green__fail(EINVAL);
     if (tv && (tv->tv_sec < 0 || tv->tv_usec < 0 || tv->tv_usec >= 1000000))
         return green__fail(EINVAL);
     double timeout = tv ? (double)tv->tv_sec + tv->tv_usec * 1e-6 : -1;
     double start = green__now();
-
-    /* One pollfd per fd present in any set. */
-    struct pollfd stack_fds[64];
-    struct pollfd *fds = stack_fds;
-    nfds_t n = 0;
-    for (int fd = 0; fd < nfds; fd++) {
-        short ev = (r && FD_ISSET(fd, r) ? POLLIN : 0) |
-                   (w && FD_ISSET(fd, w) ? POLLOUT : 0) |
-                   (e && FD_ISSET(fd, e) ? POLLPRI : 0);
-        if (!ev)
-            continue;
-        if (fds == stack_fds && n == 64) {
-            fds = malloc((size_t)nfds * sizeof *fds);
-            if (!fds)
-                return green__fail(ENOMEM);
-            for (nfds_t i = 0; i < n; i++)
-                fds[i] = stack_fds[i];
-        }
-        fds[n].fd = fd;
-        fds[n].events = ev;
-        fds[n].revents = 0;
-        n++;
-    }
-
-    int rc = poll_wait(fds, n, timeout);
-    if (rc >= 0) {
-        /* Map back as the kernel's select does: readable includes
-           hang-up and error, writable includes error. */
-        for (nfds_t i = 0; i < n; i++)
-            if (fds[i].revents & POLLNVAL) {
-                rc = green__fail(EBADF);
-                break;
-            }
-    }
-    if (rc >= 0) {
-        if (r)
-            FD_ZERO(r);
-        if (w)
-            FD_ZERO(w);
-        if (e)
-            FD_ZERO(e);
-        rc = 0;
-        for (nfds_t i = 0; i < n; i++) {
-            int fd = fds[i].fd;
-            short ev = fds[i].events, re = fds[i].revents;
-            if ((ev & POLLIN) && (re & (POLLIN | POLLHUP | POLLERR))) {
-                FD_SET(fd, r);
-                rc++;
-            }
-            if ((ev & POLLOUT) && (re & (POLLOUT | POLLERR))) {
-                FD_SET(fd, w);
-                rc++;
-            }
-            if ((ev & POLLPRI) && (re & POLLPRI)) {
-                FD_SET(fd, e);
-                rc++;
-            }
-        }
-        /* Linux select updates the timeout to the time not slept. */
-        if (tv) {
-            double left = timeout - (green__now() - start);
-            if (left < 0)
-                left = 0;
-            tv->tv_sec = (time_t)left;
-            tv->tv_usec = (suseconds_t)((left - (double)tv->tv_sec) * 1e6);
-        }
+    struct pollfd stack_fds[64], *fds;
+    ssize_t n = sel_to_poll(nfds, r, w, e, stack_fds, 64, &fds);
+    if (n < 0)
+        return -1;
+    int rc = poll_wait(fds, (nfds_t)n, timeout);
+    if (rc >= 0)
+        rc = poll_to_sel(fds, (nfds_t)n, nfds, r, w, e);
+    /* Linux select updates the timeout to the time not slept. */
+    if (rc >= 0 && tv) {
+        double left = timeout - (green__now() - start);
+        if (left < 0)
+            left = 0;
+        tv->tv_sec = (time_t)left;
+        tv->tv_usec = (suseconds_t)((left - (double)tv->tv_sec) * 1e6);
     }
     if (fds != stack_fds)
         free(fds);

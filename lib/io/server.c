@@ -138,7 +138,7 @@ static void *acceptor_main(void *arg)
     double backoff = 0;
     for (;;) {
         while (s->max && s->active >= s->max) {
-            struct green__waiter w = {.data = NULL};
+            struct green__clause w = {.data = NULL};
             if (green__waitq_wait(&s->slotq, &w, -1, "server full") != 0 ||
                 acceptor_cancelled())
                 return NULL; /* stopped */
@@ -331,7 +331,7 @@ int green_server_serve_forever(green_server_t *s)
     if (green_server_start(s) != 0)
         return -1;
     while (s->state != SERVER_STOPPED) {
-        struct green__waiter w = {.data = NULL};
+        struct green__clause w = {.data = NULL};
         if (green__waitq_wait(&s->stopq, &w, -1, "serving") != 0) {
             int err = errno;
             /* Killed (gevent stops the server then too). */

@@ -35,11 +35,12 @@
 #include "core/hub.h"
 #include "proc.h"
 
-/* One waiting greenlet: lives on its stack for the duration of the wait. */
+/* One wait's clause on a signal: lives on the waiting greenlet's stack.
+   Its undo stops the watcher (also when green_shutdown discards the
+   greenlet). */
 struct sigwaiter {
+    struct green__clause c;     /* first: the undo casts back */
     ev_signal w;                /* started while the greenlet waits */
-    struct green__list node;    /* in the hub's waiter list (for term) */
-    struct green *g;            /* the waiting greenlet */
 };
 
 /* Process-wide ownership of each signal number. */
@@ -53,11 +54,9 @@ struct sigslot {
 static pthread_mutex_t sig_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct sigslot slots[_NSIG];
 
-/* Per-hub state: the waiters, so that shutdown can stop their watchers
-   before their stacks are freed. */
-struct sigstate {
-    struct green__list waiters;
-};
+static void sig_fork(struct green__hub *hub, void *state, int phase);
+static struct green__module sig_module = {.name = "signal",
+                                          .fork = sig_fork};
 
 static int signum_ok(int signum)
 {
@@ -80,10 +79,10 @@ static void sig_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
     (void)loop;
     (void)revents;
-    struct sigwaiter *s = (struct sigwaiter *)w;
-    /* Stays started until the greenlet runs: a second signal meanwhile
-       finds it already runnable (green__wake returns 0). */
-    green__wake(s->g, 0);
+    struct sigwaiter *s = green__container_of(w, struct sigwaiter, w);
+    /* Stays started until the wait's undo: a second signal meanwhile
+       only fires the clause again. */
+    green__clause_fire(&s->c, 0);
 }
 
 /* Claim signum for loop and start s's watcher; 0 or EBUSY. */
@@ -92,7 +91,8 @@ static int watch_start(struct ev_loop *loop, struct sigwaiter *s, int signum)
     pthread_mutex_lock(&sig_mu);
     struct sigslot *slot = &slots[signum];
     if ((slot->users && slot->loop != loop) ||
-        (signum == SIGCHLD && !ev_is_default_loop(loop))) {
+        (signum == SIGCHLD && ev_default_loop_uc_() &&
+         loop != ev_default_loop_uc_())) {
         pthread_mutex_unlock(&sig_mu);
         return EBUSY;
     }
@@ -138,20 +138,15 @@ static void watch_stop(struct ev_loop *loop, struct sigwaiter *s)
     pthread_mutex_unlock(&sig_mu);
 }
 
-static void sig_term(struct green__hub *hub)
+static void sig_undo(struct green__clause *c)
 {
-    struct sigstate *st = hub->mod[GREEN__MOD_SIGNAL].state;
-    struct green__list *n;
-    /* Waiters still parked belong to greenlets being discarded. */
-    while ((n = green__list_pop(&st->waiters)) != NULL)
-        watch_stop(hub->loop,
-                   green__container_of(n, struct sigwaiter, node));
-    free(st);
-    hub->mod[GREEN__MOD_SIGNAL].state = NULL;
+    watch_stop(c->g->hub->loop, (struct sigwaiter *)c);
 }
 
-void green__signal_atfork(int phase)
+static void sig_fork(struct green__hub *hub, void *state, int phase)
 {
+    (void)hub;
+    (void)state;
     switch (phase) {
     case GREEN__FORK_PREPARE:
         pthread_mutex_lock(&sig_mu);
@@ -167,42 +162,22 @@ void green__signal_atfork(int phase)
     }
 }
 
-static struct sigstate *sig_state(struct green__hub *hub)
-{
-    struct sigstate *st = hub->mod[GREEN__MOD_SIGNAL].state;
-    if (st)
-        return st;
-    st = malloc(sizeof *st);
-    if (!st)
-        return NULL;
-    green__list_init(&st->waiters);
-    green__module_set(hub, GREEN__MOD_SIGNAL, st, sig_term, NULL);
-    return st;
-}
-
 int green_signal_wait(int signum, double timeout)
 {
     if (!signum_ok(signum) || timeout != timeout)
         return green__fail(EINVAL);
-    struct green__hub *hub = green__hub_get();
-    if (!hub)
-        return -1;
-    int err = green__can_block(timeout);
+    /* A signal is never "already there": timeout 0 is EAGAIN. */
+    struct green__wait w;
+    int err = green__wait_begin(&w, timeout, "waiting for a signal", 0);
+    if (!err)
+        err = green__module_register(&sig_module);
     if (err)
         return green__fail(err);
-    if (timeout == 0)
-        return green__fail(EAGAIN); /* a signal is never "already there" */
-    struct sigstate *st = sig_state(hub);
-    if (!st)
-        return green__fail(ENOMEM);
     struct sigwaiter s;
-    s.g = hub->current;
-    err = watch_start(hub->loop, &s, signum);
+    err = watch_start(w.g->hub->loop, &s, signum);
     if (err)
         return green__fail(err);
-    green__list_push(&st->waiters, &s.node);
-    err = green__park(timeout, "waiting for a signal");
-    green__list_remove(&s.node);
-    watch_stop(hub->loop, &s);
+    green__wait_add(&w, &s.c, sig_undo, NULL);
+    err = green__wait_park(&w);
     return err ? green__fail(err) : 0;
 }

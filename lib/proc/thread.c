@@ -112,9 +112,14 @@ static void free_requests(struct spawn_req *r)
     }
 }
 
-static void hubq_term(struct green__hub *hub)
+static void hubq_term(struct green__hub *hub, void *state);
+static void hubq_fork(struct green__hub *hub, void *state, int phase);
+static struct green__module thread_module = {
+    .name = "thread", .term = hubq_term, .fork = hubq_fork};
+
+static void hubq_term(struct green__hub *hub, void *state)
 {
-    struct hubq *q = hub->mod[GREEN__MOD_THREAD].state;
+    struct hubq *q = state;
     /* Unreachable from other threads once out of the registry; the write
        lock waits for spawners still inside. */
     pthread_rwlock_wrlock(&reg_lock);
@@ -126,12 +131,14 @@ static void hubq_term(struct green__hub *hub)
     ev_async_stop(hub->loop, &q->async);
     pthread_mutex_destroy(&q->mu);
     free(q);
-    hub->mod[GREEN__MOD_THREAD].state = NULL;
 }
 
-void green__thread_atfork(struct green__hub *hub, int phase)
+/* The registry lock is process-wide: taken even when the forking hub has
+   no queue of its own. */
+static void hubq_fork(struct green__hub *hub, void *state, int phase)
 {
-    struct hubq *q = hub->mod[GREEN__MOD_THREAD].state;
+    (void)hub;
+    struct hubq *q = state;
     switch (phase) {
     case GREEN__FORK_PREPARE:
         pthread_rwlock_wrlock(&reg_lock);
@@ -161,12 +168,18 @@ void green__thread_atfork(struct green__hub *hub, int phase)
 /* Register hub, once, in its own thread; 0 or ENOMEM. */
 static int hubq_register(struct green__hub *hub)
 {
-    if (hub->mod[GREEN__MOD_THREAD].state)
+    if (green__module_state(hub, &thread_module))
         return 0;
     struct hubq *q = calloc(1, sizeof *q);
     if (!q || pthread_mutex_init(&q->mu, NULL) != 0) {
         free(q);
         return ENOMEM;
+    }
+    int err = green__module_attach(hub, &thread_module, q);
+    if (err) {
+        pthread_mutex_destroy(&q->mu);
+        free(q);
+        return err;
     }
     q->hub = hub;
     q->tail = &q->head;
@@ -176,7 +189,6 @@ static int hubq_register(struct green__hub *hub)
     ev_unref(hub->loop);
     ev_init(&q->retry, retry_cb);
     q->retry.data = q;
-    green__module_set(hub, GREEN__MOD_THREAD, q, hubq_term, NULL);
     pthread_rwlock_wrlock(&reg_lock);
     green__list_push(&registry, &q->reg);
     pthread_rwlock_unlock(&reg_lock);
@@ -210,7 +222,10 @@ int green_hub_spawn(green_hub_t *handle, green_fn fn, void *arg)
         return 0;
     }
     /* Never creates a hub in the calling thread: plain threads may spawn
-       into hubs too. */
+       into hubs too.  Registered, so green_fork takes the registry lock
+       this thread may hold. */
+    if (green__module_register(&thread_module) != 0)
+        return green__fail(ENOSPC);
     struct spawn_req *r = malloc(sizeof *r);
     if (!r)
         return green__fail(ENOMEM);

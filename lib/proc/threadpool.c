@@ -59,8 +59,7 @@ struct job {
     /* Frees arg, and what fn produced if `finished`, once the caller is
        gone; NULL when there is nothing to free.  Hub thread. */
     void (*orphan)(void *arg, int finished);
-    struct green *waiter;       /* parked caller; NULL once orphaned */
-    int collected;              /* the hub took it off done (hub thread) */
+    struct green__clause *clause; /* the caller's wait; NULL once orphaned */
 };
 
 struct pool;
@@ -243,14 +242,15 @@ static void collect(struct pool *pool)
     pthread_mutex_unlock(&pool->mu);
     while ((n = green__list_pop(&ready)) != NULL) {
         struct job *j = green__container_of(n, struct job, node);
-        j->collected = 1;
         pool->outstanding--;
-        if (!j->waiter)
+        if (!j->clause)
             job_free(j);
         else
-            /* If the caller was already woken (killed, timed out) it has
-               not run yet; it finds `collected` set and frees the job. */
-            green__wake(j->waiter, j->state == JOB_LOST ? ECANCELED : 0);
+            /* If the caller's wait already ended (killed, timed out) but
+               it has not resumed, it finds its clause fired and frees the
+               job itself. */
+            green__clause_fire(j->clause,
+                               j->state == JOB_LOST ? ECANCELED : 0);
     }
     update_ref(pool);
 }
@@ -262,18 +262,24 @@ static void async_cb(struct ev_loop *loop, ev_async *w, int revents)
     collect(w->data);
 }
 
-static void pool_term(struct green__hub *hub);
-static void pool_fork_child(struct green__hub *hub);
+static void pool_term(struct green__hub *hub, void *state);
+static void pool_fork(struct green__hub *hub, void *state, int phase);
+static struct green__module pool_module = {
+    .name = "threadpool", .term = pool_term, .fork = pool_fork};
 
 /* This hub's pool, created on first use (no thread yet); NULL/ENOMEM. */
 static struct pool *pool_get(struct green__hub *hub)
 {
-    struct pool *pool = hub->mod[GREEN__MOD_THREADPOOL].state;
+    struct pool *pool = green__module_state(hub, &pool_module);
     if (GREEN_LIKELY(pool != NULL))
         return pool;
     pool = calloc(1, sizeof *pool);
     if (!pool)
         return NULL;
+    if (green__module_attach(hub, &pool_module, pool) != 0) {
+        free(pool);
+        return NULL;
+    }
     if (pthread_mutex_init(&pool->mu, NULL) != 0) {
         free(pool);
         return NULL;
@@ -295,18 +301,14 @@ static struct pool *pool_get(struct green__hub *hub)
     pool->async.data = pool;
     ev_async_start(hub->loop, &pool->async);
     ev_unref(hub->loop); /* an idle pool does not keep the loop alive */
-    green__module_set(hub, GREEN__MOD_THREADPOOL, pool,
-                      pool_term, pool_fork_child);
     return pool;
 }
 
 /* Shutdown: join every worker (waiting for the jobs they run), then free
    every job: their callers are being discarded with the hub. */
-static void pool_term(struct green__hub *hub)
+static void pool_term(struct green__hub *hub, void *state)
 {
-    struct pool *pool = hub->mod[GREEN__MOD_THREADPOOL].state;
-    if (!pool)
-        return;
+    struct pool *pool = state;
     pthread_mutex_lock(&pool->mu);
     pool->stopping = 1;
     pthread_cond_broadcast(&pool->cv);
@@ -335,12 +337,14 @@ static void pool_term(struct green__hub *hub)
     pthread_cond_destroy(&pool->cv);
     pthread_mutex_destroy(&pool->mu);
     free(pool);
-    hub->mod[GREEN__MOD_THREADPOOL].state = NULL;
 }
 
-void green__threadpool_atfork(struct green__hub *hub, int phase)
+static void pool_fork_child(struct pool *pool);
+
+static void pool_fork(struct green__hub *hub, void *state, int phase)
 {
-    struct pool *pool = hub->mod[GREEN__MOD_THREADPOOL].state;
+    (void)hub;
+    struct pool *pool = state;
     if (!pool)
         return;
     switch (phase) {
@@ -355,6 +359,7 @@ void green__threadpool_atfork(struct green__hub *hub, int phase)
            condition-variable waits did not survive. */
         pthread_mutex_init(&pool->mu, NULL);
         pthread_cond_init(&pool->cv, NULL);
+        pool_fork_child(pool);
         break;
     }
 }
@@ -362,11 +367,8 @@ void green__threadpool_atfork(struct green__hub *hub, int phase)
 /* In green_fork's child (the forking greenlet's context): forget the
    parent's workers, fail the calls whose job was running, and start
    workers for the jobs still queued. */
-static void pool_fork_child(struct green__hub *hub)
+static void pool_fork_child(struct pool *pool)
 {
-    struct pool *pool = hub->mod[GREEN__MOD_THREADPOOL].state;
-    if (!pool)
-        return;
     struct green__list *n;
     while ((n = green__list_pop(&pool->workers)) != NULL)
         free(green__container_of(n, struct worker, node));
@@ -386,6 +388,52 @@ static void pool_fork_child(struct green__hub *hub)
     pthread_mutex_unlock(&pool->mu);
 }
 
+/* Queue j for a worker.  0, or EAGAIN/ENOMEM (j is freed) when no
+   worker exists or can be created to take it. */
+static int submit(struct pool *pool, struct job *j)
+{
+    pthread_mutex_lock(&pool->mu);
+    green__list_push(&pool->queue, &j->node);
+    pool->queued++;
+    int err = grow(pool);
+    if (pool->nworkers == 0) {
+        /* No thread could be created and none exists to take it. */
+        green__list_remove(&j->node);
+        pool->queued--;
+        pthread_mutex_unlock(&pool->mu);
+        job_free(j);
+        return err == ENOMEM ? ENOMEM : EAGAIN;
+    }
+    pthread_cond_signal(&pool->cv);
+    pthread_mutex_unlock(&pool->mu);
+    pool->outstanding++;
+    update_ref(pool);
+    return 0;
+}
+
+/* The caller's wait ended without the job (a kill, a timeout, shutdown):
+   withdraw it if no worker took it (fn never runs), else orphan it
+   (collect() frees it when the worker is done). */
+static void job_undo(struct green__clause *c)
+{
+    struct job *j = c->data;
+    j->clause = NULL;
+    if (c->fired)
+        return; /* collected: the caller frees it */
+    struct pool *pool = green__module_state(c->g->hub, &pool_module);
+    pthread_mutex_lock(&pool->mu);
+    if (j->state == JOB_QUEUED) {
+        green__list_remove(&j->node);
+        pool->queued--;
+        pthread_mutex_unlock(&pool->mu);
+        pool->outstanding--;
+        update_ref(pool);
+        job_free(j);
+        return;
+    }
+    pthread_mutex_unlock(&pool->mu);
+}
+
 /* Run fn(arg) in the pool while the current greenlet waits; 0 with
    *result set (if result is not NULL), or an errno value.  When it fails
    and orphan is not NULL, arg belongs to the pool: orphan(arg, finished)
@@ -393,11 +441,11 @@ static void pool_fork_child(struct green__hub *hub)
 static int run_job(green_fn fn, void *arg, void **result,
                    void (*orphan)(void *arg, int finished))
 {
-    struct green__hub *hub = green__hub_get();
+    struct green__wait w;
     struct pool *pool = NULL;
     struct job *j = NULL;
-    int err = hub ? green__can_block(-1) : ENOMEM;
-    if (!err && !(pool = pool_get(hub)))
+    int err = green__wait_begin(&w, -1, "in the threadpool", 0);
+    if (!err && !(pool = pool_get(w.g->hub)))
         err = ENOMEM;
     if (!err && !(j = calloc(1, sizeof *j)))
         err = ENOMEM;
@@ -411,55 +459,27 @@ static int run_job(green_fn fn, void *arg, void **result,
     j->arg = arg;
     j->orphan = orphan;
     j->state = JOB_QUEUED;
-    j->waiter = hub->current;
     green__list_push(&pool->jobs, &j->all);
-
-    pthread_mutex_lock(&pool->mu);
-    green__list_push(&pool->queue, &j->node);
-    pool->queued++;
-    err = grow(pool);
-    if (pool->nworkers == 0) {
-        /* No thread could be created and none exists to take it. */
-        green__list_remove(&j->node);
-        pool->queued--;
-        pthread_mutex_unlock(&pool->mu);
-        job_free(j);
-        return err == ENOMEM ? ENOMEM : EAGAIN;
-    }
-    pthread_cond_signal(&pool->cv);
-    pthread_mutex_unlock(&pool->mu);
-    pool->outstanding++;
-    update_ref(pool);
-
-    err = green__park(-1, "in the threadpool");
-    if (!err) {
-        /* collect() handed us the finished job. */
-        if (result)
-            *result = j->result;
-        green__list_remove(&j->all);
-        free(j);
-        return 0;
-    }
-    /* Killed or timed out (or the job was lost in green_fork). */
-    if (j->collected) {
+    err = submit(pool, j);
+    if (err)
+        return err;
+    struct green__clause c;
+    green__wait_add(&w, &c, job_undo, j);
+    j->clause = &c;
+    err = green__wait_park(&w);
+    if (!c.fired)
+        return err; /* killed or timed out: job_undo withdrew or orphaned
+                       the job */
+    /* collect() handed the job back (finished, or lost in green_fork). */
+    if (!err && result)
+        *result = j->result;
+    if (err) {
         job_free(j);
         return err;
     }
-    pthread_mutex_lock(&pool->mu);
-    if (j->state == JOB_QUEUED) {
-        /* No worker took it: withdraw it, fn never runs. */
-        green__list_remove(&j->node);
-        pool->queued--;
-        pthread_mutex_unlock(&pool->mu);
-        pool->outstanding--;
-        update_ref(pool);
-        job_free(j);
-        return err;
-    }
-    /* Running: collect() frees it when the worker is done. */
-    j->waiter = NULL;
-    pthread_mutex_unlock(&pool->mu);
-    return err;
+    green__list_remove(&j->all);
+    free(j);
+    return 0;
 }
 
 /******************************************************************************/

@@ -32,7 +32,7 @@ struct green_result {
 /* A getter parked in green_result_get: the setter writes the outcome
    here before waking it. */
 struct result_waiter {
-    struct green__waiter w;
+    struct green__clause w;
     void *value;
     int err;
 };
@@ -93,7 +93,7 @@ int green_event_wait(green_event_t *e, double timeout)
         return green__fail(err);
     if (e->set)
         return 0;
-    struct green__waiter w = {.data = NULL};
+    struct green__clause w = {.data = NULL};
     /* 0 means green_event_set woke us; on EBADF e is already freed. */
     return green__waitq_wait(&e->waiters, &w, timeout, "waiting for an event");
 }
@@ -139,7 +139,7 @@ static int result_complete(green_result_t *r, void *value, int err)
     r->ready = 1;
     r->value = value;
     r->err = err;
-    struct green__waiter *w;
+    struct green__clause *w;
     while ((w = green__waitq_wake_one(&r->waiters, 0)) != NULL) {
         /* Woken and not yet running: its waiter is still on its stack. */
         struct result_waiter *rw =

@@ -84,7 +84,7 @@ struct green_imap {
 
 /* A consumer parked in green_imap_next: the result is written here. */
 struct imap_waiter {
-    struct green__waiter w;
+    struct green__clause w;
     void *value;
     int err;
 };
@@ -207,7 +207,7 @@ green_t *green_pool_spawn(green_pool_t *p, green_fn fn, void *arg)
         return NULL;
     }
     if (pool_full(p)) {
-        struct green__waiter w = {.data = NULL};
+        struct green__clause w = {.data = NULL};
         p->refs++; /* p stays readable even if freed while we wait */
         err = green__waitq_wait(&p->slots, &w, -1,
                                 "waiting for a pool slot") ? errno : 0;
@@ -245,7 +245,7 @@ int green_pool_join(green_pool_t *p, double timeout)
         return 0;
     if (pool_has_current(p))
         return green__fail(EDEADLK);
-    struct green__waiter w = {.data = NULL};
+    struct green__clause w = {.data = NULL};
     /* 0: pool_settle saw it idle; p may be freed by then (EBADF). */
     return green__waitq_wait(&p->idle, &w, timeout, "joining a pool");
 }
@@ -326,7 +326,7 @@ static void imap_take(struct green_imap *it, void **value, int *err)
    first; once all are handed out, the remaining ones get ENOENT. */
 static void imap_deliver(struct green_imap *it)
 {
-    struct green__waiter *w;
+    struct green__clause *w;
     while (imap_available(it) &&
            (w = green__waitq_wake_one(&it->consumers, 0)) != NULL) {
         struct imap_waiter *iw = green__container_of(w, struct imap_waiter, w);

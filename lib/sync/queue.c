@@ -135,7 +135,7 @@ int green_queue_put(green_queue_t *q, void *item, double timeout)
     if (q->closed)
         return green__fail(EPIPE);
     /* A parked getter (only while the ring is empty) takes it directly. */
-    struct green__waiter *g = green__waitq_wake_one(&q->getters, 0);
+    struct green__clause *g = green__waitq_wake_one(&q->getters, 0);
     if (g) {
         g->data = item;
         q->unfinished++;
@@ -152,7 +152,7 @@ int green_queue_put(green_queue_t *q, void *item, double timeout)
     /* Full (or a channel with no getter): park with the item.  0 means a
        getter took it; EPIPE that the queue was closed meanwhile; EBADF
        that it was freed.  On any error the item was not delivered. */
-    struct green__waiter w = {.data = item};
+    struct green__clause w = {.data = item};
     return green__waitq_wait(&q->putters, &w, timeout,
                              q->channel ? "putting to a channel"
                                         : "putting to a full queue");
@@ -171,7 +171,7 @@ int green_queue_get(green_queue_t *q, void **item, double timeout)
         *item = ring_pop(q);
         /* A slot is free: the oldest parked putter's item fills it (the
            ring has room since we just popped, so no allocation). */
-        struct green__waiter *p = green__waitq_wake_one(&q->putters, 0);
+        struct green__clause *p = green__waitq_wake_one(&q->putters, 0);
         if (p) {
             ring_push(q, p->data);
             q->unfinished++;
@@ -179,7 +179,7 @@ int green_queue_get(green_queue_t *q, void **item, double timeout)
         return 0;
     }
     /* Empty ring: a parked putter exists only for a channel. */
-    struct green__waiter *p = green__waitq_wake_one(&q->putters, 0);
+    struct green__clause *p = green__waitq_wake_one(&q->putters, 0);
     if (p) {
         *item = p->data;
         q->unfinished++;
@@ -187,7 +187,7 @@ int green_queue_get(green_queue_t *q, void **item, double timeout)
     }
     if (q->closed)
         return green__fail(EPIPE);
-    struct green__waiter w = {.data = NULL};
+    struct green__clause w = {.data = NULL};
     if (green__waitq_wait(&q->getters, &w, timeout,
                           q->channel ? "getting from a channel"
                                      : "getting from an empty queue") != 0)
@@ -227,7 +227,7 @@ int green_queue_join(green_queue_t *q, double timeout)
         return green__fail(err);
     if (q->unfinished == 0)
         return 0;
-    struct green__waiter w = {.data = NULL};
+    struct green__clause w = {.data = NULL};
     return green__waitq_wait(&q->joiners, &w, timeout,
                              "joining a queue");
 }

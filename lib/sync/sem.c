@@ -34,6 +34,9 @@ struct green_lock {
     /* Parked acquirers, FIFO.  w.data is the depth to grant (NULL = 1):
        green_cond_wait re-acquires with the depth it released. */
     struct green__waitq waiters;
+    /* Condition waiters that released this lock and will take it back:
+       green_lock_free fires them, so they never touch a freed lock. */
+    struct green__waitq ends;
 };
 
 struct green_cond {
@@ -78,7 +81,7 @@ int green_sem_acquire(green_sem_t *s, double timeout)
         s->count--;
         return 0;
     }
-    struct green__waiter w = {.data = NULL};
+    struct green__clause w = {.data = NULL};
     /* 0: green_sem_release handed us its unit (count untouched). */
     return green__waitq_wait(&s->waiters, &w, timeout,
                              "acquiring a semaphore");
@@ -124,13 +127,14 @@ green_lock_t *green_lock_new(int recursive)
     l->hub = hub;
     l->recursive = recursive != 0;
     green__waitq_init(&l->waiters);
+    green__waitq_init(&l->ends);
     return l;
 }
 
 /* The lock became free: give it to the oldest parked acquirer, if any. */
 static void lock_handoff(green_lock_t *l)
 {
-    struct green__waiter *w = green__waitq_wake_one(&l->waiters, 0);
+    struct green__clause *w = green__waitq_wake_one(&l->waiters, 0);
     if (w) {
         l->owner = w->g->id;
         l->depth = w->data ? (unsigned)(uintptr_t)w->data : 1;
@@ -162,7 +166,7 @@ int green_lock_acquire(green_lock_t *l, double timeout)
         l->depth++;
         return 0;
     }
-    struct green__waiter w = {.data = NULL};
+    struct green__clause w = {.data = NULL};
     /* 0: lock_handoff made us the owner before waking us. */
     return green__waitq_wait(&l->waiters, &w, timeout, "acquiring a lock");
 }
@@ -183,8 +187,10 @@ void green_lock_free(green_lock_t *l)
 {
     if (!l)
         return;
-    if (green__hub_peek() == l->hub)
+    if (green__hub_peek() == l->hub) {
         green__waitq_wake_all(&l->waiters, EBADF);
+        green__waitq_wake_all(&l->ends, EBADF);
+    }
     free(l);
 }
 
@@ -209,60 +215,28 @@ green_cond_t *green_cond_new(void)
 
 /* Take l back with `depth` after a condition wait, waiting as long as it
    takes: like pthread_cond_wait, the caller holds the lock again whatever
-   the wait returned.  So this wait ignores kills and timeouts (it parks
-   without green__park's checks and without a deadline); a kill that
-   arrives meanwhile only makes the greenlet re-park, and its sticky flag
-   fails its next ordinary blocking call.  Returns 0 (held), EBADF (the
+   the condition wait returned.  So this wait ignores kills and timeouts
+   (GREEN__WAIT_NOCANCEL); a kill that arrives meanwhile fails the
+   greenlet's next ordinary blocking call.  Returns 0 (held), EBADF (the
    lock was freed meanwhile: not held) or EDEADLK (nothing can ever
    release it: not held). */
 static int lock_reacquire(green_lock_t *l, unsigned depth)
 {
-    struct green__hub *hub = l->hub;
-    struct green *g = hub->current;
+    struct green *g = l->hub->current;
     if (l->owner == 0) {
         l->owner = g->id;
         l->depth = depth;
         return 0;
     }
-    struct green__waiter w = {.g = g, .data = (void *)(uintptr_t)depth};
-    green__list_init(&w.node);
-    green__list_push(&l->waiters.head, &w.node);
-    /* As green__waitq_wait does: green_shutdown unlinks the waiter of a
-       greenlet it discards (the node lives on this stack). */
-    g->parked_on = &w.node;
-    int err;
-    for (;;) {
-        g->state = GREEN__WAITING;
-        g->wake_err = 0;
-        g->wait_what = "re-acquiring a lock";
-        green__schedule(hub);
-        g->wait_what = NULL;
-        err = g->wake_err;
-        if (err == 0 || err == EBADF)
-            break; /* lock_handoff made us the owner with `depth`, or
-                      green_lock_free: l is gone */
-        if (err == EDEADLK) {
-            /* The hub found nothing that could ever wake us (main only). */
-            if (green__list_linked(&w.node))
-                green__list_remove(&w.node);
-            break;
-        }
-        /* A kill woke us.  If a release skipped us while we were runnable
-           (lock_handoff only hands over to parked waiters), the lock went
-           to the next waiter or is free now. */
-        if (!green__list_linked(&w.node)) {
-            if (l->owner == 0) {
-                l->owner = g->id;
-                l->depth = depth;
-                err = 0;
-                break;
-            }
-            /* Back at the head: we were first in line. */
-            green__list_push(l->waiters.head.next, &w.node);
-        }
-    }
-    g->parked_on = NULL;
-    return err;
+    struct green__wait w;
+    int err = green__wait_begin(&w, -1, "re-acquiring a lock",
+                                GREEN__WAIT_NOCANCEL);
+    if (err)
+        return err;
+    struct green__clause c;
+    /* lock_handoff makes us the owner with `depth` before firing c. */
+    green__waitq_add(&w, &l->waiters, &c, (void *)(uintptr_t)depth);
+    return green__wait_park(&w);
 }
 
 int green_cond_wait(green_cond_t *c, green_lock_t *l, double timeout)
@@ -274,25 +248,26 @@ int green_cond_wait(green_cond_t *c, green_lock_t *l, double timeout)
         err = green__timeout_valid(timeout);
     if (err)
         return green__fail(err);
-    struct green__hub *hub = c->hub;
-    if (l->owner == 0 || l->owner != hub->current->id)
+    if (l->owner == 0 || l->owner != c->hub->current->id)
         return green__fail(EPERM);
-    /* Fail before letting go of the lock if we could not wait anyway. */
-    err = green__can_block(timeout);
-    if (!err && timeout == 0)
-        err = EAGAIN;
+    /* The checks come before letting go of the lock: a call that cannot
+       wait fails with the lock still held. */
+    struct green__wait w;
+    err = green__wait_begin(&w, timeout, "waiting on a condition", 0);
     if (err)
         return green__fail(err);
     unsigned depth = l->depth;
     l->depth = 0;
     lock_handoff(l);
-    struct green__waiter w = {.data = NULL};
     /* Nothing runs between the release above and parking here, so a
        signal cannot slip in between (no lost wake-up). */
-    int rc = green__waitq_wait(&c->waiters, &w, timeout,
-                               "waiting on a condition");
-    err = rc ? errno : 0;
-    /* c may be freed now (EBADF); only l is touched from here on. */
+    struct green__clause on_cond, on_lock_end;
+    green__waitq_add(&w, &c->waiters, &on_cond, NULL);
+    green__waitq_add(&w, &l->ends, &on_lock_end, NULL);
+    err = green__wait_park(&w);
+    /* c may be freed now (EIDRM); l too, if on_lock_end fired. */
+    if (on_lock_end.fired)
+        return green__fail(EBADF);
     int lerr = lock_reacquire(l, depth);
     if (lerr)
         err = lerr;
@@ -322,6 +297,6 @@ void green_cond_free(green_cond_t *c)
     if (!c)
         return;
     if (green__hub_peek() == c->hub)
-        green__waitq_wake_all(&c->waiters, EBADF);
+        green__waitq_wake_all(&c->waiters, EIDRM);
     free(c);
 }
