@@ -124,21 +124,30 @@ GREEN_EXPORT int green_joinall(green_t *const *gs, size_t n, double timeout);
 /* Cancel g: if it has not started it never runs; if it is blocked, that
    call returns -1/ECANCELED, and so does every later blocking call it
    makes.  Then wait up to timeout for it to finish (0: do not wait).
-   Killing a finished greenlet is a no-op.  Errors: EINVAL, EDEADLK
-   (g is the caller), EXDEV, ETIMEDOUT (still running after timeout). */
+   Killing a finished greenlet is a no-op.  The wait is a blocking call:
+   a caller that was killed itself (or whose green_timeout expired) still
+   cancels g but gets ECANCELED (ETIMEDOUT) for the wait, unless timeout
+   is 0.  Errors: EINVAL, EPERM (g is the main greenlet, or the hub:
+   they cannot be killed; end main's work by returning or with a
+   green_timeout), EDEADLK (g is the caller, or waiting from the hub),
+   EXDEV, ETIMEDOUT (still running after timeout), ECANCELED. */
 GREEN_EXPORT int green_kill(green_t *g, double timeout);
 
 /* Kill every greenlet in gs (NULL entries skipped), then wait for all of
    them up to timeout.  Errors as green_kill. */
 GREEN_EXPORT int green_killall(green_t *const *gs, size_t n, double timeout);
 
-/* Finish the current greenlet with value (as if fn returned it).  Called
-   on the main greenlet it ends the calling thread (pthread_exit). */
-GREEN_EXPORT _Noreturn void green_exit(void *value);
+/* Finish the current greenlet with value (as if fn returned it); does
+   not return.  Called on the main greenlet (or in a thread without a
+   hub) it ends the calling thread (pthread_exit).  In the hub, a libev
+   callback or a link callback there is no greenlet to finish: it returns
+   at once with errno EPERM and changes nothing. */
+GREEN_EXPORT void green_exit(void *value);
 
 /* Finish the current greenlet with error err (gevent's exception):
-   green_error returns err and green_value NULL. */
-GREEN_EXPORT _Noreturn void green_fail(int err);
+   green_error returns err and green_value NULL.  Where green_exit would
+   return (EPERM), so does green_fail. */
+GREEN_EXPORT void green_fail(int err);
 
 /* 1 once g finished (returned, exited, failed or was killed), else 0. */
 GREEN_EXPORT int green_done(const green_t *g);
@@ -589,6 +598,19 @@ GREEN_EXPORT green_hub_t *green_hub_current(void);
    is green_spawn).  Requests still queued when the hub shuts down never
    run.  Errors: EINVAL (NULL), ESRCH (hub shut down), ENOMEM. */
 GREEN_EXPORT int green_hub_spawn(green_hub_t *hub, green_fn fn, void *arg);
+/* What this thread's hub holds (libuv's "clean loop" check: a program or
+   test can assert that nothing was left behind). */
+typedef struct green_hub_stats {
+    size_t alive;     /* greenlets started and not done (main excluded) */
+    size_t waiting;   /* of those, parked in a blocking call */
+    size_t watchers;  /* libgreen's libev watchers active for a caller:
+                         fd watchers, the deadline timer, threadpool jobs
+                         in flight (idle internals are not counted) */
+    uint64_t switches;/* context switches so far */
+} green_hub_stats_t;
+/* Fill *st for the calling thread's hub; never creates one.  Errors:
+   EINVAL (st NULL), ESRCH (this thread has no hub). */
+GREEN_EXPORT int green_hub_stats(green_hub_stats_t *st);
 /* Free this thread's hub (and every greenlet it still holds), from
    outside every greenlet (the thread's own stack; embedded: a callback of
    the application's loop).  From a greenlet, or a link callback of a

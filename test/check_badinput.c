@@ -227,11 +227,11 @@ static Suite *badinput_suite(void)
 {
     Suite *s = suite_create("badinput");
     TCase *tc = tcase_create("matrix");
-    tcase_add_checked_fixture(tc, NULL, green_test_teardown);
+    tcase_add_checked_fixture(tc, green_test_setup, green_test_teardown);
     tcase_add_loop_test(tc, matrix_from_a_greenlet_context, 0, (int)NROWS);
     suite_add_tcase(s, tc);
     tc = tcase_create("context");
-    tcase_add_checked_fixture(tc, NULL, green_test_teardown);
+    tcase_add_checked_fixture(tc, green_test_setup, green_test_teardown);
     tcase_add_test(tc, blocking_from_the_hub_is_edeadlk);
     tcase_add_test(tc, zero_timeouts_are_eagain_and_negative_waits);
     suite_add_tcase(s, tc);

@@ -115,7 +115,7 @@ static Suite *diag_suite(void)
 {
     Suite *s = suite_create("diag");
     TCase *tc = tcase_create("monitor");
-    tcase_add_checked_fixture(tc, NULL, green_test_teardown);
+    tcase_add_checked_fixture(tc, green_test_setup, green_test_teardown);
     /* Valgrind serialises threads, so a spinning greenlet starves the
        monitor thread there: these run in the normal and ASan builds. */
     if (!test_light()) {

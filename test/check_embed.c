@@ -311,6 +311,7 @@ START_TEST(shutdown_leaves_default_loop_clean)
     int status = 0;
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
     ck_assert_int_eq(WEXITSTATUS(status), 3);
+    ev_loop_destroy(loop); /* the application's: gone with the test */
     alarm(0);
 }
 END_TEST
@@ -341,6 +342,7 @@ START_TEST(waitpid_in_embedded_default_loop)
     green_release(g);
     green_shutdown();
     assert_loop_clean(loop);
+    ev_loop_destroy(loop);
     alarm(0);
 }
 END_TEST
@@ -426,7 +428,7 @@ static Suite *embed_suite(void)
 {
     Suite *s = suite_create("embed");
     TCase *tc = tcase_create("external_loop");
-    tcase_add_checked_fixture(tc, NULL, teardown);
+    tcase_add_checked_fixture(tc, green_test_setup, teardown);
     tcase_add_test(tc, app_loop_timers_and_greenlets_interleave);
     tcase_add_test(tc, app_ev_run_stays_alive_for_threadpool_job);
     tcase_add_test(tc, signal_wait_in_embedded_hub);
@@ -435,13 +437,13 @@ static Suite *embed_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("detach");
-    tcase_add_checked_fixture(tc, NULL, teardown);
+    tcase_add_checked_fixture(tc, green_test_setup, teardown);
     tcase_add_test(tc, shutdown_leaves_app_loop_clean);
     tcase_add_test(tc, shutdown_leaves_default_loop_clean);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("errors");
-    tcase_add_checked_fixture(tc, NULL, teardown);
+    tcase_add_checked_fixture(tc, green_test_setup, teardown);
     tcase_add_test(tc, attach_errors);
     suite_add_tcase(s, tc);
     return s;

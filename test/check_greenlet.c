@@ -318,7 +318,8 @@ START_TEST(kill_self_is_edeadlk)
     ck_assert_int_eq(green_join(g, -1), 0);
     ck_assert_int_eq((int)(intptr_t)green_value(g), EDEADLK);
     ck_assert_int_eq(green_error(g), 0);
-    GREEN_ASSERT_ERRNO(green_kill(green_current(), 0), EDEADLK);
+    /* Main cannot be killed at all (issue 11 item 15). */
+    GREEN_ASSERT_ERRNO(green_kill(green_current(), 0), EPERM);
     green_release(g);
 }
 END_TEST
@@ -373,6 +374,7 @@ static void *exiter(void *arg)
 static void *failer(void *arg)
 {
     green_fail((int)(intptr_t)arg);
+    return (void *)1; /* not reached */
 }
 
 START_TEST(exit_and_fail_set_value_and_error)
@@ -626,7 +628,7 @@ static Suite *greenlet_suite(void)
 {
     Suite *s = suite_create("greenlet");
     TCase *tc = tcase_create("spawn");
-    tcase_add_checked_fixture(tc, NULL, green_test_teardown);
+    tcase_add_checked_fixture(tc, green_test_setup, green_test_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, spawn_runs_fn_with_arg_and_keeps_value);
     tcase_add_test(tc, spawned_greenlets_run_in_fifo_order);
@@ -638,7 +640,7 @@ static Suite *greenlet_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("join");
-    tcase_add_checked_fixture(tc, NULL, green_test_teardown);
+    tcase_add_checked_fixture(tc, green_test_setup, green_test_teardown);
     tcase_add_test(tc, join_timeout_then_join);
     tcase_add_test(tc, joinall_waits_for_every_greenlet);
     tcase_add_test(tc, joinall_timeout_covers_the_whole_wait);
@@ -647,7 +649,7 @@ static Suite *greenlet_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("kill");
-    tcase_add_checked_fixture(tc, NULL, green_test_teardown);
+    tcase_add_checked_fixture(tc, green_test_setup, green_test_teardown);
     tcase_add_test(tc, kill_before_start_never_runs);
     tcase_add_test(tc, kill_while_sleeping_is_ecanceled_and_sticky);
     tcase_add_test(tc, kill_self_is_edeadlk);
@@ -656,7 +658,7 @@ static Suite *greenlet_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("finish");
-    tcase_add_checked_fixture(tc, NULL, green_test_teardown);
+    tcase_add_checked_fixture(tc, green_test_setup, green_test_teardown);
     tcase_add_test(tc, exit_and_fail_set_value_and_error);
     tcase_add_test(tc, links_run_in_order_once_in_the_hub);
     tcase_add_test(tc, links_of_a_killed_unstarted_greenlet_fire_once);
@@ -664,7 +666,7 @@ static Suite *greenlet_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("misc");
-    tcase_add_checked_fixture(tc, NULL, green_test_teardown);
+    tcase_add_checked_fixture(tc, green_test_setup, green_test_teardown);
     tcase_add_test(tc, bad_arguments_are_einval);
     tcase_add_test(tc, names_and_ids);
     tcase_add_test(tc, current_is_the_running_greenlet);

@@ -206,7 +206,7 @@ static Suite *hub_suite(void)
 {
     Suite *s = suite_create("hub");
     TCase *tc = tcase_create("time");
-    tcase_add_checked_fixture(tc, NULL, green_test_teardown);
+    tcase_add_checked_fixture(tc, green_test_setup, green_test_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, sleep_is_never_early_and_not_much_late);
     tcase_add_test(tc, equal_deadlines_fire_in_start_order);
@@ -217,7 +217,7 @@ static Suite *hub_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("run");
-    tcase_add_checked_fixture(tc, NULL, green_test_teardown);
+    tcase_add_checked_fixture(tc, green_test_setup, green_test_teardown);
     tcase_add_test(tc, run_with_nothing_to_do_returns_at_once);
     tcase_add_test(tc, run_from_a_greenlet_is_edeadlk);
     tcase_add_test(tc, blocking_in_the_hub_is_edeadlk);

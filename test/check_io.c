@@ -658,6 +658,7 @@ START_TEST(reused_fd_number_gets_a_fresh_watcher)
     green_release(gw);
     green_close(p[0]);
     green_close(p[1]);
+    green_close(sv[1]);
 }
 END_TEST
 
@@ -700,6 +701,8 @@ START_TEST(close_overrides_a_pending_readiness_wakeup)
                   "x: %zd/%d y: %zd/%d", x.rc, x.err, y.rc, y.err);
     green_release(g[0]);
     green_release(g[1]);
+    /* The winner closed the loser's fd; its own is still open. */
+    green_close(x.rc == 1 ? a[0] : b[0]);
     green_close(a[1]);
     green_close(b[1]);
 }
@@ -853,7 +856,7 @@ static Suite *io_suite(void)
 {
     Suite *s = suite_create("io");
     TCase *tc = tcase_create("read_write");
-    tcase_add_checked_fixture(tc, NULL, green_test_teardown);
+    tcase_add_checked_fixture(tc, green_test_setup, green_test_teardown);
     tcase_add_test(tc, socketpair_ping_pong_between_greenlets);
     tcase_add_test(tc, read_parks_only_the_caller);
     tcase_add_test(tc, fd_is_made_nonblocking_on_first_use);
@@ -867,7 +870,7 @@ static Suite *io_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("timeouts");
-    tcase_add_checked_fixture(tc, NULL, green_test_teardown);
+    tcase_add_checked_fixture(tc, green_test_setup, green_test_teardown);
     tcase_add_test(tc, wait_times_out);
     tcase_add_test(tc, wait_timeout_zero_and_nan);
     tcase_add_test(tc, green_timeout_interrupts_read);
@@ -876,7 +879,7 @@ static Suite *io_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("kill");
-    tcase_add_checked_fixture(tc, NULL, green_test_teardown);
+    tcase_add_checked_fixture(tc, green_test_setup, green_test_teardown);
     tcase_add_test(tc, kill_during_read_then_reuse_fd);
     tcase_add_test(tc, kill_during_accept_then_accept_again);
     tcase_add_test(tc, kill_during_connect_then_connect_again);
@@ -884,7 +887,7 @@ static Suite *io_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("close");
-    tcase_add_checked_fixture(tc, NULL, green_test_teardown);
+    tcase_add_checked_fixture(tc, green_test_setup, green_test_teardown);
     tcase_add_test(tc, close_wakes_every_waiter_with_EBADF);
     tcase_add_test(tc, reused_fd_number_gets_a_fresh_watcher);
     tcase_add_test(tc, close_overrides_a_pending_readiness_wakeup);
@@ -892,13 +895,13 @@ static Suite *io_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("sigpipe");
-    tcase_add_checked_fixture(tc, NULL, green_test_teardown);
+    tcase_add_checked_fixture(tc, green_test_setup, green_test_teardown);
     tcase_add_test(tc, write_to_closed_socket_is_EPIPE_not_SIGPIPE);
     tcase_add_test(tc, write_to_closed_pipe_is_EPIPE_not_SIGPIPE);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("diagnostics");
-    tcase_add_checked_fixture(tc, NULL, green_test_teardown);
+    tcase_add_checked_fixture(tc, green_test_setup, green_test_teardown);
     tcase_add_test(tc, dump_shows_the_fd_waited_on);
     tcase_add_test(tc, no_fd_or_mapping_leaks_after_shutdown);
     suite_add_tcase(s, tc);

@@ -223,7 +223,7 @@ static Suite *net_suite(void)
 {
     Suite *s = suite_create("net");
     TCase *tc = tcase_create("listen");
-    tcase_add_checked_fixture(tc, NULL, green_test_teardown);
+    tcase_add_checked_fixture(tc, green_test_setup, green_test_teardown);
     tcase_add_test(tc, tcp_ping_pong_between_greenlets);
     tcase_add_test(tc, listen_sets_reuseaddr_and_flags);
     tcase_add_test(tc, fds_created_by_libgreen_are_cloexec);
@@ -233,7 +233,7 @@ static Suite *net_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("connect");
-    tcase_add_checked_fixture(tc, NULL, green_test_teardown);
+    tcase_add_checked_fixture(tc, green_test_setup, green_test_teardown);
     tcase_add_test(tc, connect_to_closed_port_is_ECONNREFUSED);
     tcase_add_test(tc, connect_times_out);
     tcase_add_test(tc, connect_killed_is_ECANCELED);

@@ -1174,7 +1174,7 @@ static Suite *patch_suite(void)
     };
     for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++) {
         TCase *tc = tcase_create(groups[i].name);
-        tcase_add_checked_fixture(tc, NULL, green_test_teardown);
+        tcase_add_checked_fixture(tc, green_test_setup, green_test_teardown);
         tcase_set_timeout(tc, 60);
         for (int j = 0; j < 8 && groups[i].tests[j]; j++)
             tcase_add_test(tc, groups[i].tests[j]);

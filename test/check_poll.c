@@ -373,7 +373,7 @@ static Suite *poll_suite(void)
 {
     Suite *s = suite_create("poll");
     TCase *tc = tcase_create("poll");
-    tcase_add_checked_fixture(tc, NULL, green_test_teardown);
+    tcase_add_checked_fixture(tc, green_test_setup, green_test_teardown);
     tcase_add_test(tc, poll_results_match_libc_on_mixed_fds);
     tcase_add_test(tc, poll_waits_cooperatively_until_ready);
     tcase_add_test(tc, poll_timeout_and_zero_timeout);
@@ -385,7 +385,7 @@ static Suite *poll_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("select");
-    tcase_add_checked_fixture(tc, NULL, green_test_teardown);
+    tcase_add_checked_fixture(tc, green_test_setup, green_test_teardown);
     tcase_add_test(tc, select_results_match_libc_on_mixed_fds);
     tcase_add_test(tc, select_waits_until_readable);
     tcase_add_test(tc, select_timeout_clears_sets_and_updates_tv);

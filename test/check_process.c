@@ -707,6 +707,7 @@ START_TEST(guard_page_still_works_in_child)
     ck_assert_msg(strstr(buf, "stack overflow in greenlet 'deep'"),
                   "stderr: %s", buf);
     close(errp[0]);
+    ck_assert_int_eq(green_join(keep, 5), 0);
     green_release(keep);
     alarm(0);
 }
@@ -756,6 +757,7 @@ END_TEST
 static void reset(void)
 {
     ticks = 0;
+    green_test_setup();
 }
 
 static Suite *process_suite(void)

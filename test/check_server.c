@@ -477,7 +477,7 @@ static Suite *server_suite(void)
 {
     Suite *s = suite_create("server");
     TCase *tc = tcase_create("serve");
-    tcase_add_checked_fixture(tc, NULL, green_test_teardown);
+    tcase_add_checked_fixture(tc, green_test_setup, green_test_teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, echo_1000_concurrent_clients_every_byte_checked);
     tcase_add_test(tc, fd_is_closed_when_handler_returns);
@@ -488,7 +488,7 @@ static Suite *server_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("stop");
-    tcase_add_checked_fixture(tc, NULL, green_test_teardown);
+    tcase_add_checked_fixture(tc, green_test_setup, green_test_teardown);
     tcase_add_test(tc, stop_kills_a_handler_still_running);
     tcase_add_test(tc, stop_waits_for_handlers_that_finish_in_time);
     tcase_add_test(tc, serve_forever_returns_after_stop);
@@ -497,7 +497,7 @@ static Suite *server_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("overload");
-    tcase_add_checked_fixture(tc, NULL, green_test_teardown);
+    tcase_add_checked_fixture(tc, green_test_setup, green_test_teardown);
     tcase_add_test(tc, emfile_backs_off_and_keeps_serving);
     suite_add_tcase(s, tc);
     return s;

@@ -361,6 +361,7 @@ static void reset(void)
     ticks = 0;
     rounds_seen = 0;
     user_usr1 = user_usr2 = 0;
+    green_test_setup();
 }
 
 static void teardown(void)

@@ -338,7 +338,7 @@ static Suite *stack_suite(void)
 {
     Suite *s = suite_create("stack");
     TCase *tc = tcase_create("size");
-    tcase_add_checked_fixture(tc, NULL, green_test_teardown);
+    tcase_add_checked_fixture(tc, green_test_setup, green_test_teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, deep_recursion_fits_a_1mib_stack);
     tcase_add_test(tc, using_the_whole_stack_above_the_guard_is_fine);
@@ -350,7 +350,7 @@ static Suite *stack_suite(void)
        check-valgrind sets GREEN_TEST_LIGHT and skips them). */
     if (!test_light()) {
         tc = tcase_create("guard");
-        tcase_add_checked_fixture(tc, NULL, green_test_teardown);
+        tcase_add_checked_fixture(tc, green_test_setup, green_test_teardown);
         tcase_set_timeout(tc, 120);
         tcase_add_test(tc, overflow_is_reported_once_and_dies_by_sigsegv);
         tcase_add_test(tc, overflow_is_reported_with_mprotect_guards_too);
@@ -362,7 +362,7 @@ static Suite *stack_suite(void)
     }
 
     tc = tcase_create("limits");
-    tcase_add_checked_fixture(tc, NULL, green_test_teardown);
+    tcase_add_checked_fixture(tc, green_test_setup, green_test_teardown);
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, mprotect_guards_hit_the_map_limit_with_enomem);
     tcase_add_test(tc, madvise_guards_allow_100000_greenlets);

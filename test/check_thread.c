@@ -414,6 +414,7 @@ static void reset(void)
     ran_total = wrong_thread = out_of_order = 0;
     own_ran = 0;
     link_spawn_rc = -2;
+    green_test_setup();
 }
 
 static Suite *thread_suite(void)

@@ -522,6 +522,7 @@ static void reset(void)
     atomic_store(&started, 0);
     atomic_store(&gate, 0);
     ticks = 0;
+    green_test_setup();
 }
 
 static Suite *threadpool_suite(void)

@@ -147,7 +147,7 @@ static Suite *timeout_suite(void)
 {
     Suite *s = suite_create("timeout");
     TCase *tc = tcase_create("timeout");
-    tcase_add_checked_fixture(tc, NULL, green_test_teardown);
+    tcase_add_checked_fixture(tc, green_test_setup, green_test_teardown);
     tcase_add_test(tc, timeout_interrupts_a_sleep_with_etimedout);
     tcase_add_test(tc, a_shorter_sleep_finishes_before_the_timeout);
     tcase_add_test(tc, nested_timeouts_the_earliest_wins);

@@ -3,6 +3,7 @@
 #define GREEN_TESTUTIL_H_INCLUDED
 
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <green.h>
 #include <stdio.h>
@@ -89,11 +90,49 @@ static inline void *test_noop(void *arg)
                       "elapsed %.4f s, expected %.4f s", el_, ex_);         \
     } while (0)
 
-/* A checked teardown: the test left no live greenlet behind and freed
-   the hub, so CK_FORK=no runs (Valgrind) do not contaminate each other. */
+/* Open fds of this process (each entry of /proc/self/fd but the
+   directory's own). */
+static inline int test_open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n - 1;
+}
+
+static int test_fd_baseline = -1;
+
+/* Checked setup: remember the open fds, for the teardown. */
+static inline void green_test_setup(void)
+{
+    test_fd_baseline = test_open_fds();
+}
+
+/* A checked teardown (libuv's MAKE_VALGRIND_HAPPY): the test left no
+   live greenlet, no active libgreen watcher and no open fd behind; then
+   the hub is freed, so CK_FORK=no runs (Valgrind) do not contaminate
+   each other. */
 static inline void green_test_teardown(void)
 {
+    green_hub_stats_t st;
+    if (green_hub_stats(&st) == 0) {
+        ck_assert_msg(st.alive == 0, "the test left %zu greenlet(s) alive",
+                      st.alive);
+        ck_assert_msg(st.watchers == 0,
+                      "the test left %zu libgreen watcher(s) active",
+                      st.watchers);
+    }
     green_shutdown();
+    if (test_fd_baseline >= 0) {
+        int now = test_open_fds();
+        ck_assert_msg(now <= test_fd_baseline,
+                      "the test left %d fd(s) open", now - test_fd_baseline);
+    }
 }
 
 /* Counts *(int *)counter up every 5 ms until its sleep fails (killed):
@@ -111,6 +150,7 @@ static inline void *test_ticker(void *counter)
 static inline void test_alarm_setup(void)
 {
     alarm(60);
+    green_test_setup();
 }
 
 static inline void test_alarm_teardown(void)

@@ -189,6 +189,7 @@ void green__unref(struct green *g)
         green__list_remove(&g->all);
     }
     green__ctx_destroy(&g->ctx);
+    green__timeouts_free(g);
     free(g);
 }
 
@@ -222,7 +223,7 @@ void green__finish(struct green *g)
     if (g->killed && !g->err)
         g->err = ECANCELED;
     green__list_remove(&g->all);
-    green__timeouts_detach(g);
+    green__timeouts_detach(g, 1);
     hub->alive--;
     announce_done(hub, g);
     green__exit_current(hub);
@@ -264,23 +265,38 @@ void green__run_links(struct green__hub *hub)
     hub->in_link--;
 }
 
-_Noreturn void green_exit(void *value)
+/* The current greenlet if green_exit/green_fail may end it; NULL after
+   ending the thread (main greenlet, no hub) or, in the hub or a callback,
+   with errno EPERM. */
+static struct green *exit_target(void *value)
 {
     struct green__hub *hub = green__hub_peek();
-    if (!hub || hub->current->kind != GREEN__KIND_SPAWNED)
+    if (!hub || hub->current->kind == GREEN__KIND_MAIN)
         pthread_exit(value);
-    hub->current->value = value;
-    green__finish(hub->current);
+    if (hub->current->kind != GREEN__KIND_SPAWNED) {
+        errno = EPERM;
+        return NULL;
+    }
+    return hub->current;
 }
 
-_Noreturn void green_fail(int err)
+void green_exit(void *value)
 {
-    struct green__hub *hub = green__hub_peek();
-    if (!hub || hub->current->kind != GREEN__KIND_SPAWNED)
-        pthread_exit(NULL);
-    hub->current->value = NULL;
-    hub->current->err = err;
-    green__finish(hub->current);
+    struct green *g = exit_target(value);
+    if (!g)
+        return;
+    g->value = value;
+    green__finish(g);
+}
+
+void green_fail(int err)
+{
+    struct green *g = exit_target(NULL);
+    if (!g)
+        return;
+    g->value = NULL;
+    g->err = err;
+    green__finish(g);
 }
 
 /******************************************************************************/
@@ -340,6 +356,8 @@ int green_joinall(green_t *const *gs, size_t n, double timeout)
 /* Mark g cancelled and get it off whatever it waits on. */
 static int cancel(struct green__hub *hub, green_t *g)
 {
+    if (g->kind != GREEN__KIND_SPAWNED)
+        return EPERM; /* main (and the hub) run the program: not killable */
     if (g == hub->current)
         return EDEADLK;
     if (g->state == GREEN__DONE)

@@ -233,6 +233,7 @@ static void discard_greenlet(struct green__hub *hub, struct green *g)
     green__deadline_clear(hub, g);
     green__stack_put(&hub->stacks, &g->stack);
     green__ctx_destroy(&g->ctx);
+    green__timeouts_detach(g, 1);
     g->state = GREEN__DONE;
     if (!g->err)
         g->err = ECANCELED;
@@ -264,6 +265,7 @@ static void hub_free(struct green__hub *hub)
             green__container_of(hub->live.next, struct green, all);
         discard_greenlet(hub, g);
     }
+    green__timeouts_detach(&hub->main, 0);
     /* Then the modules, newest first: no clause points into their state
        any more (the discarded greenlets' undos ran). */
     while (hub->mod_count > 0) {
@@ -370,7 +372,9 @@ static struct green *runq_next(struct green__hub *hub)
 
 static void schedule(struct green__hub *hub)
 {
-    struct green *next = runq_next(hub);
+    /* Link callbacks are due "at once, from the hub": go there first. */
+    struct green *next =
+        green__list_empty(&hub->linkq) ? runq_next(hub) : NULL;
     /* Empty queue or round over: the hub polls libev, then dispatches
        the queue again. */
     switch_to(hub, next ? next : &hub->hubg);
@@ -961,6 +965,30 @@ int green_run(void)
         hub->main_in_run = 0;
     }
     return err ? green__fail(err) : 0;
+}
+
+int green_hub_stats(green_hub_stats_t *st)
+{
+    struct green__hub *hub = tls_hub;
+    if (!st)
+        return green__fail(EINVAL);
+    if (!hub)
+        return green__fail(ESRCH);
+    memset(st, 0, sizeof *st);
+    st->alive = hub->alive;
+    struct green__list *it;
+    green__list_foreach(it, &hub->live) {
+        struct green *g = green__container_of(it, struct green, all);
+        st->waiting += g->state == GREEN__WAITING;
+    }
+    st->watchers = ev_is_active(&hub->timer);
+    for (int i = 0; i < hub->mod_count; i++) {
+        struct green__module *m = hub->mod_order[i];
+        if (m->watchers)
+            st->watchers += m->watchers(hub, hub->mod_state[m->slot]);
+    }
+    st->switches = hub->switches;
+    return 0;
 }
 
 struct ev_loop *green_hub_loop(void)

@@ -91,6 +91,9 @@ struct green__module {
        forking thread's hub, state this module's state there (NULL if it
        has none: process-wide locks are still the module's to handle). */
     void (*fork)(struct green__hub *hub, void *state, int phase);
+    /* Optional: how many of the module's libev watchers are active for
+       a caller (not idle internals), for green_hub_stats. */
+    size_t (*watchers)(struct green__hub *hub, void *state);
     int slot;                   /* assigned on first attach, 1-based */
 };
 enum green__fork_phase {
@@ -224,7 +227,11 @@ uint64_t green__next_id(void);
 /* green_timeouts (timeout.c), for the wait primitive. */
 void green__timeouts_fire(struct green *g, green_timeout_t *src);
 double green__timeouts_deadline(struct green *g);
-void green__timeouts_detach(struct green *g);
+/* g ended: its timeouts apply to nothing any more.  keep: g's control
+   block holds them (green__timeouts_free frees them with it); else they
+   stay allocated until cancelled (the main greenlet at shutdown). */
+void green__timeouts_detach(struct green *g, int keep);
+void green__timeouts_free(struct green *g);
 
 /* Process-wide hooks run when a hub is created (diag: GREEN_MONITOR).
    Registered from a constructor; up to 4. */

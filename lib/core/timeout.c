@@ -1,15 +1,24 @@
 /* green_timeout_*: deadlines that apply to every blocking call of the
-   greenlet that started them.  They are not watchers of their own:
-   green__park folds the earliest one into the park's deadline, so a
-   cancelled timeout can never fire later. */
+   greenlet that started them.  They are not watchers of their own: the
+   wait primitive folds the earliest one into each wait's deadline, and a
+   cancel re-arms a parked owner's deadline without it, so a cancelled
+   timeout can never fire later.
+
+   Lifetime: a timeout lives until green_timeout_cancel, or until its
+   greenlet ends and that greenlet's control block is freed (the timeout
+   is then detached: it applies to nothing; the last green_release frees
+   it).  The main greenlet's timeouts detach when the hub shuts down and
+   stay until cancelled. */
 #include <errno.h>
 #include <stdlib.h>
 
 #include "hub.h"
 
 struct green_timeout {
-    struct green__list node; /* in owner->timeouts */
+    struct green__list node; /* in owner->timeouts or holder->timeouts */
     struct green *owner;     /* NULL once the greenlet finished */
+    struct green *holder;    /* finished greenlet whose control block
+                                frees it; NULL when nobody will */
     double deadline;         /* absolute, green__now clock */
     int expired;             /* fired: calls fail with ETIMEDOUT */
 };
@@ -29,6 +38,7 @@ green_timeout_t *green_timeout_start(double seconds)
     }
     struct green__hub *hub = green__hub_peek();
     t->owner = hub->current;
+    t->holder = NULL;
     t->deadline = seconds < 0 ? GREEN__FOREVER : green__now() + seconds;
     t->expired = 0;
     green__list_push(&t->owner->timeouts, &t->node);
@@ -44,12 +54,16 @@ void green_timeout_cancel(green_timeout_t *t)
 {
     if (!t)
         return;
-    if (t->owner) {
+    struct green *g = t->owner;
+    green__list_remove(&t->node); /* from owner's or holder's list */
+    if (g) {
         if (t->expired)
-            t->owner->timeouts_expired--;
-        if (t->owner->deadline_src == t)
-            t->owner->deadline_src = NULL;
-        green__list_remove(&t->node);
+            g->timeouts_expired--;
+        if (g->deadline_src == t) {
+            /* g is parked with t's deadline armed: arm the next one. */
+            g->deadline_src = NULL;
+            green__wait_rearm(g);
+        }
     }
     free(t);
 }
@@ -89,13 +103,24 @@ void green__timeouts_fire(struct green *g, green_timeout_t *src)
     }
 }
 
-void green__timeouts_detach(struct green *g)
+void green__timeouts_detach(struct green *g, int keep)
 {
     struct green__list *it;
-    while ((it = green__list_pop(&g->timeouts)) != NULL) {
+    green__list_foreach(it, &g->timeouts) {
         green_timeout_t *t = green__container_of(it, green_timeout_t, node);
         t->owner = NULL;
+        t->holder = keep ? g : NULL;
     }
+    /* Not kept: unlink each one (a later cancel must not touch g). */
+    while (!keep && green__list_pop(&g->timeouts) != NULL)
+        continue;
     g->timeouts_expired = 0;
     g->deadline_src = NULL;
+}
+
+void green__timeouts_free(struct green *g)
+{
+    struct green__list *it;
+    while ((it = green__list_pop(&g->timeouts)) != NULL)
+        free(green__container_of(it, green_timeout_t, node));
 }

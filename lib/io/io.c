@@ -81,7 +81,9 @@ struct io_state {
 static void io_ready(struct ev_loop *loop, ev_io *w, int revents);
 static void io_term(struct green__hub *hub, void *state);
 
-static struct green__module io_module = {.name = "io", .term = io_term};
+static size_t io_watchers(struct green__hub *hub, void *state);
+static struct green__module io_module = {
+    .name = "io", .term = io_term, .watchers = io_watchers};
 
 static inline struct io_state *io_peek(const struct green__hub *hub)
 {
@@ -124,6 +126,19 @@ static void io_term(struct green__hub *hub, void *state)
     ev_ref(hub->loop);
     ev_prepare_stop(hub->loop, &st->prepare);
     free(st);
+}
+
+/* Active fd watchers not already due to stop before the next poll. */
+static size_t io_watchers(struct green__hub *hub, void *state)
+{
+    (void)hub;
+    struct io_state *st = state;
+    size_t n = 0;
+    for (size_t i = 0; i < st->cap; i++)
+        for (int d = 0; st->fds[i] && d < 2; d++)
+            n += ev_is_active(&st->fds[i]->dir[d].io) &&
+                 !green__list_linked(&st->fds[i]->dir[d].stop);
+    return n;
 }
 
 static struct io_state *io_state(struct green__hub *hub)

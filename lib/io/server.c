@@ -10,7 +10,15 @@
    listening socket stays readable, so waiting for it again would spin
    (ev.pod, "the special problem of accept()ing when you can't"): the
    acceptor sleeps with a growing backoff and tries again, and keeps
-   serving the connections it has. */
+   serving the connections it has.
+
+   Lifetime: the server is reference counted (the user's reference, one
+   per live connection, and one per call that waits on it: serve_forever
+   and stop), so green_server_free from another greenlet never pulls it
+   from under a waiting call.  Each hub's servers are on a list (the
+   "server" module); when the hub shuts down, its term hook closes their
+   listening sockets and connections and detaches them (hub NULL): a
+   later green_server_free only frees the memory. */
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -32,7 +40,9 @@
 enum server_state { SERVER_NEW, SERVER_STARTED, SERVER_STOPPED };
 
 struct green_server {
-    struct green__hub *hub;      /* owner: servers never cross threads */
+    struct green__hub *hub;      /* owner (servers never cross threads);
+                                    NULL once that hub shut down */
+    struct green__list node;     /* in the hub's server list */
     int fd;                      /* listening socket, -1 once stopped */
     int port;                    /* bound TCP port, 0 for unix sockets */
     char *unix_path;             /* socket file to unlink at stop */
@@ -60,8 +70,72 @@ static void server_unref(green_server_t *s)
 {
     if (--s->refs > 0)
         return;
+    green__list_remove(&s->node);
     free(s->unix_path);
     free(s);
+}
+
+/******************************************************************************/
+/*  The hub's servers                                                         */
+/******************************************************************************/
+
+static void servers_term(struct green__hub *hub, void *state);
+static struct green__module server_module = {.name = "server",
+                                             .term = servers_term};
+
+/* Register s on its hub's list; 0 or an errno value. */
+static int servers_add(struct green__hub *hub, green_server_t *s)
+{
+    struct green__list *list = green__module_state(hub, &server_module);
+    if (!list) {
+        list = malloc(sizeof *list);
+        if (!list)
+            return ENOMEM;
+        green__list_init(list);
+        int err = green__module_attach(hub, &server_module, list);
+        if (err) {
+            free(list);
+            return err;
+        }
+    }
+    green__list_push(list, &s->node);
+    return 0;
+}
+
+/* The hub is going away (its greenlets were already discarded, so no
+   link callback will close the connections): close everything each
+   server holds and detach it. */
+static void server_detach(green_server_t *s)
+{
+    struct green__list *n;
+    while ((n = green__list_pop(&s->conns)) != NULL) {
+        struct conn *c = green__container_of(n, struct conn, node);
+        green_close(c->fd);
+        green_release(c->g);
+        free(c);
+        s->refs--; /* the user's reference stays */
+    }
+    s->active = 0;
+    if (s->acceptor) {
+        green_release(s->acceptor);
+        s->acceptor = NULL;
+    }
+    if (s->fd >= 0)
+        green_close(s->fd);
+    s->fd = -1;
+    if (s->unix_path && s->state != SERVER_STOPPED)
+        unlink(s->unix_path);
+    s->state = SERVER_STOPPED;
+    s->hub = NULL;
+}
+
+static void servers_term(struct green__hub *hub, void *state)
+{
+    (void)hub;
+    struct green__list *list = state, *n;
+    while ((n = green__list_pop(list)) != NULL)
+        server_detach(green__container_of(n, green_server_t, node));
+    free(list);
 }
 
 /******************************************************************************/
@@ -263,6 +337,7 @@ green_server_t *green_server_new(const char *address,
         return NULL;
     }
     s->hub = hub;
+    green__list_init(&s->node);
     s->handler = handler;
     s->arg = arg;
     s->refs = 1;
@@ -273,8 +348,12 @@ green_server_t *green_server_new(const char *address,
         s->fd = listen_unix(s, address + 5);
     else
         s->fd = listen_tcp(address);
-    if (s->fd < 0) {
-        int err = errno;
+    int err = s->fd < 0 ? errno : servers_add(hub, s);
+    if (err) {
+        if (s->fd >= 0)
+            green_close(s->fd);
+        if (s->unix_path && s->fd >= 0)
+            unlink(s->unix_path);
         free(s->unix_path);
         free(s);
         errno = err;
@@ -288,12 +367,13 @@ green_server_t *green_server_new(const char *address,
 /*  Running and stopping                                                      */
 /******************************************************************************/
 
-/* 0 if s is usable from this thread, else an errno value. */
+/* 0 if s is usable from this thread, else an errno value (a server
+   whose hub shut down is stopped: its calls do nothing). */
 static int check_server(const green_server_t *s)
 {
     if (!s)
         return EINVAL;
-    if (s->hub != green__hub_peek())
+    if (s->hub && s->hub != green__hub_peek())
         return EXDEV;
     return 0;
 }
@@ -316,7 +396,7 @@ int green_server_start(green_server_t *s)
         return green__fail(err);
     if (s->state == SERVER_STARTED)
         return 0;
-    if (s->state == SERVER_STOPPED)
+    if (s->state == SERVER_STOPPED || !s->hub)
         return green__fail(EINVAL);
     green_attr_t attr = {0, "server-acceptor"};
     s->acceptor = green_new(acceptor_main, s, &attr);
@@ -330,17 +410,20 @@ int green_server_serve_forever(green_server_t *s)
 {
     if (green_server_start(s) != 0)
         return -1;
-    while (s->state != SERVER_STOPPED) {
+    /* Our reference: a green_server_free meanwhile only stops it. */
+    s->refs++;
+    int err = 0;
+    while (s->state != SERVER_STOPPED && !err) {
         struct green__clause w = {.data = NULL};
         if (green__waitq_wait(&s->stopq, &w, -1, "serving") != 0) {
-            int err = errno;
+            err = errno;
             /* Killed (gevent stops the server then too). */
             if (err == ECANCELED)
                 green_server_stop(s, 0);
-            return green__fail(err);
         }
     }
-    return 0;
+    server_unref(s);
+    return err ? green__fail(err) : 0;
 }
 
 int green_server_stop(green_server_t *s, double timeout)
@@ -353,12 +436,15 @@ int green_server_stop(green_server_t *s, double timeout)
     if (s->state == SERVER_STOPPED)
         return 0;
     s->state = SERVER_STOPPED;
-    /* Stop accepting: cancel the acceptor, then close the socket (which
-       also wakes it with EBADF if it is parked in accept). */
+    /* Our reference: a green_server_free meanwhile must wait for us. */
+    s->refs++;
+    /* Stop accepting: cancel the acceptor (and let it finish, when this
+       context can wait), then close the socket. */
     if (s->acceptor) {
-        green_kill(s->acceptor, 0);
-        green_release(s->acceptor);
+        green_t *a = s->acceptor;
         s->acceptor = NULL;
+        green_kill(a, green__can_block(-1) ? 0 : KILL_GRACE);
+        green_release(a);
     }
     green_close(s->fd);
     s->fd = -1;
@@ -397,6 +483,7 @@ int green_server_stop(green_server_t *s, double timeout)
         green_release(gs[i]);
     free(gs);
     green__waitq_wake_all(&s->stopq, 0);
+    server_unref(s);
     return rc;
 }
 

@@ -264,8 +264,14 @@ static void async_cb(struct ev_loop *loop, ev_async *w, int revents)
 
 static void pool_term(struct green__hub *hub, void *state);
 static void pool_fork(struct green__hub *hub, void *state, int phase);
+static size_t pool_watchers(struct green__hub *hub, void *state)
+{
+    (void)hub;
+    return ((struct pool *)state)->outstanding > 0;
+}
 static struct green__module pool_module = {
-    .name = "threadpool", .term = pool_term, .fork = pool_fork};
+    .name = "threadpool", .term = pool_term, .fork = pool_fork,
+    .watchers = pool_watchers};
 
 /* This hub's pool, created on first use (no thread yet); NULL/ENOMEM. */
 static struct pool *pool_get(struct green__hub *hub)
