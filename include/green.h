@@ -299,7 +299,9 @@ GREEN_EXPORT int green_tcp_connect(const char *host, int port,
    returns -1/ECANCELED at once (ETIMEDOUT for an expired green_timeout):
    a job no worker took yet is withdrawn and never runs, a running one
    finishes in the background and its result is dropped, so arg must stay
-   valid until fn returns.  green_shutdown waits for running jobs.  In a
+   valid until fn returns.  green_shutdown waits for running jobs; exit()
+   (returning from main) does not: a job still running then is abandoned
+   and the process exits at once.  In a
    green_fork child a call whose job was running fails with ECANCELED.
    Errors: EINVAL (fn NULL), ECANCELED, ETIMEDOUT, EDEADLK (in the hub),
    ENOMEM, EAGAIN (no thread could be created). */
@@ -550,13 +552,16 @@ GREEN_EXPORT void green_server_free(green_server_t *s);
 struct ev_loop;
 typedef struct green_hub green_hub_t;
 
-/* Wait until signum arrives (ev_signal); every greenlet waiting for it
-   wakes.  A signal arriving while nobody waits is not remembered: outside
-   waits the process's own disposition applies (libgreen restores it after
-   the last waiter, including SIG_IGN and user handlers).  libev lets one
-   loop at a time watch a signal: a signal held by another thread's hub is
-   EBUSY (and SIGCHLD is EBUSY while an application created libev's
-   default loop, which owns it, and the hub runs another loop).  Errors: EINVAL (signum invalid, SIGKILL, SIGSTOP,
+/* Wait until signum arrives; every greenlet waiting for it wakes.  A
+   signal arriving while nobody waits is not remembered: outside waits the
+   process's own disposition applies (libgreen's handler is swapped in
+   for the first waiter and the previous disposition, SIG_IGN and user
+   handlers included, swapped back after the last one, each in one
+   sigaction call, so no other disposition ever shows in between, in any
+   thread).  One hub at a time may wait for a given signal: a signal held
+   by another thread's hub is EBUSY (and SIGCHLD is EBUSY while an
+   application created libev's default loop, which owns it, and the hub
+   runs another loop).  Errors: EINVAL (signum invalid, SIGKILL, SIGSTOP,
    SIGSEGV, SIGBUS, SIGFPE, SIGILL; NaN), EBUSY, EAGAIN (timeout 0),
    ETIMEDOUT, ECANCELED, EDEADLK. */
 GREEN_EXPORT int green_signal_wait(int signum, double timeout);

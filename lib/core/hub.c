@@ -60,8 +60,10 @@ static void hub_key_destroy(void *p)
 static void main_atexit(void)
 {
     struct green__hub *hub = tls_hub;
-    if (hub && hub->current == &hub->main && !hub->embedded)
+    if (hub && hub->current == &hub->main && !hub->embedded) {
+        hub->exiting = 1;
         hub_free(hub);
+    }
 }
 
 static void hub_key_init(void)

@@ -128,6 +128,7 @@ struct green__hub {
     int in_link;                /* running link callbacks */
     int segv_ready;             /* this thread's overflow altstack is set */
     int shutdown_pending;       /* green_shutdown from a link callback */
+    int exiting;                /* freed by exit() (atexit), not shutdown */
     /* Timer heap (1-based) of greenlets with a deadline, one ev_timer. */
     struct green **heap;
     size_t heap_len, heap_cap;

@@ -1,62 +1,70 @@
-/* green_signal_wait: wait for a signal with ev_signal.
+/* green_signal_wait: wait for a signal without ever changing what the
+   signal does outside waits.
 
-   Every waiting greenlet starts its own ev_signal watcher (on its stack)
-   for the duration of the wait; libev calls every watcher of a signal,
-   so all waiters wake.  A signal that arrives while nobody waits for it
-   is not remembered: it gets the process's own disposition, which
-   libgreen leaves untouched outside waits (see below).
+   While at least one greenlet waits for signum, libgreen's own handler is
+   installed for it; when the last wait ends, the disposition that was in
+   force before (SIG_DFL, SIG_IGN or the application's handler) goes back.
+   Both are one sigaction(2) swap each, so there is never a moment where
+   the signal has a disposition nobody chose (libev's ev_signal_stop sets
+   SIG_DFL before anyone could restore the old one, and a signal landing
+   in another thread then could kill a process that ignores it).
 
-   libev rules this file enforces (ev.pod, "ev_signal"):
-   - a signal may be watched by one loop at a time.  libev asserts (or,
-     built with NDEBUG, silently moves the signal to the newer loop); here
-     a process-wide table records which loop holds each signal and a wait
-     from another thread's hub fails with EBUSY instead.  Watchers the
-     application starts itself on a different loop for the same signal
-     are not visible to libgreen: do not mix the two;
-   - SIGCHLD is tied to libev's default loop (it reaps children there),
-     so only a hub running on the default loop may wait for it (EBUSY
-     elsewhere).
-   This works on any loop (libev 4 delivers signals to non-default loops
-   through the loop's own wakeup pipe), so every thread's hub can wait
-   for the signals no other loop holds.
+   The handler is async-signal-safe: it counts the signal in the slot and
+   wakes the owning hub with ev_async_send (documented signal-safe).  The
+   hub's async callback fires the clause of every greenlet waiting for a
+   signal that arrived, so all waiters wake.  A signal that arrives while
+   nobody waits is not remembered: the process's own disposition applies.
 
-   Dispositions: when the last watcher of a signal stops, libev resets the
-   signal to SIG_DFL.  libgreen saves the disposition in force before the
-   first wait and restores it after the last (with the signal blocked in
-   the calling thread meanwhile, so a signal arriving in between is held,
-   not killed by SIG_DFL), so the process's handlers, SIG_IGN settings and
-   other signals' handlers are what they were. */
+   One hub at a time may wait for a given signal (a process-wide table
+   records which); a wait from another thread's hub is EBUSY.  SIGCHLD is
+   EBUSY while an application created libev's default loop (which owns
+   it) and the hub runs another loop. */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/hub.h"
 #include "proc.h"
 
-/* One wait's clause on a signal: lives on the waiting greenlet's stack.
-   Its undo stops the watcher (also when green_shutdown discards the
-   greenlet). */
-struct sigwaiter {
-    struct green__clause c;     /* first: the undo casts back */
-    ev_signal w;                /* started while the greenlet waits */
-};
-
 /* Process-wide ownership of each signal number. */
 struct sigslot {
-    struct ev_loop *loop;       /* loop holding our watchers, if users */
-    unsigned users;             /* our started watchers */
-    int restore;                /* libev replaced `saved`: put it back */
-    struct sigaction saved;     /* disposition before our first watcher */
+    struct sigstate *owner;     /* hub state waiting for it, while users */
+    unsigned users;             /* waits in progress */
+    atomic_uint arrived;        /* counted by the handler */
+    struct sigaction saved;     /* disposition before the first wait */
 };
 
 static pthread_mutex_t sig_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct sigslot slots[_NSIG];
 
+/* Per hub: the wake-up from the handler and the waiting clauses. */
+struct sigstate {
+    ev_async async;
+    struct ev_loop *loop;
+    struct green__list waiters; /* struct sigwaiter, any signal */
+    size_t nwaiters;            /* async is referenced while > 0 */
+};
+
+/* One wait's clause on a signal: lives on the waiting greenlet's stack. */
+struct sigwaiter {
+    struct green__clause c;
+    int signum;
+};
+
+static void sig_term(struct green__hub *hub, void *state);
 static void sig_fork(struct green__hub *hub, void *state, int phase);
+static size_t sig_watchers(struct green__hub *hub, void *state)
+{
+    (void)hub;
+    return ((struct sigstate *)state)->nwaiters > 0;
+}
 static struct green__module sig_module = {.name = "signal",
-                                          .fork = sig_fork};
+                                          .term = sig_term,
+                                          .fork = sig_fork,
+                                          .watchers = sig_watchers};
 
 static int signum_ok(int signum)
 {
@@ -75,72 +83,70 @@ static int signum_ok(int signum)
     }
 }
 
-static void sig_cb(struct ev_loop *loop, ev_signal *w, int revents)
+/* Any thread, async-signal context: count it, wake the owning hub.  The
+   slot's owner is set before the handler is installed and cleared after
+   it is removed, so it is valid here. */
+static void on_signal(int signum)
+{
+    int saved_errno = errno;
+    struct sigslot *slot = &slots[signum];
+    atomic_fetch_add_explicit(&slot->arrived, 1, memory_order_relaxed);
+    struct sigstate *st = __atomic_load_n(&slot->owner, __ATOMIC_ACQUIRE);
+    if (st)
+        ev_async_send(st->loop, &st->async);
+    errno = saved_errno;
+}
+
+/* The hub's side: fire every waiter whose signal arrived. */
+static void sig_async(struct ev_loop *loop, ev_async *w, int revents)
 {
     (void)loop;
     (void)revents;
-    struct sigwaiter *s = green__container_of(w, struct sigwaiter, w);
-    /* Stays started until the wait's undo: a second signal meanwhile
-       only fires the clause again. */
-    green__clause_fire(&s->c, 0);
+    struct sigstate *st = w->data;
+    /* Take the counts first: a signal arriving after this sends the
+       async again, so it is never lost. */
+    unsigned char got[_NSIG] = {0};
+    for (int n = 1; n < _NSIG; n++)
+        if (__atomic_load_n(&slots[n].owner, __ATOMIC_ACQUIRE) == st)
+            got[n] = atomic_exchange(&slots[n].arrived, 0) != 0;
+    struct green__list *it;
+    green__list_foreach(it, &st->waiters) {
+        struct sigwaiter *s = green__container_of(it, struct sigwaiter,
+                                                  c.node);
+        if (got[s->signum])
+            green__clause_fire(&s->c, 0);
+    }
 }
 
-/* Claim signum for loop and start s's watcher; 0 or EBUSY. */
-static int watch_start(struct ev_loop *loop, struct sigwaiter *s, int signum)
+/* This hub's state, created on first use; NULL/ENOMEM. */
+static struct sigstate *sig_state(struct green__hub *hub)
 {
-    pthread_mutex_lock(&sig_mu);
-    struct sigslot *slot = &slots[signum];
-    if ((slot->users && slot->loop != loop) ||
-        (signum == SIGCHLD && ev_default_loop_uc_() &&
-         loop != ev_default_loop_uc_())) {
-        pthread_mutex_unlock(&sig_mu);
-        return EBUSY;
+    struct sigstate *st = green__module_state(hub, &sig_module);
+    if (st)
+        return st;
+    st = calloc(1, sizeof *st);
+    if (!st)
+        return NULL;
+    if (green__module_attach(hub, &sig_module, st) != 0) {
+        free(st);
+        return NULL;
     }
-    int first = slot->users == 0;
-    if (first)
-        sigaction(signum, NULL, &slot->saved);
-    ev_signal_init(&s->w, sig_cb, signum);
-    ev_signal_start(loop, &s->w);
-    if (first) {
-        /* Restore later only if libev replaced what was there (not if
-           the application's own watchers on this loop had installed
-           libev's handler already). */
-        struct sigaction now;
-        sigaction(signum, NULL, &now);
-        slot->restore = now.sa_handler != slot->saved.sa_handler;
-        slot->loop = loop;
-    }
-    slot->users++;
-    pthread_mutex_unlock(&sig_mu);
-    return 0;
+    st->loop = hub->loop;
+    green__list_init(&st->waiters);
+    ev_async_init(&st->async, sig_async);
+    st->async.data = st;
+    ev_async_start(hub->loop, &st->async);
+    ev_unref(hub->loop); /* referenced only while someone waits */
+    return st;
 }
 
-static void watch_stop(struct ev_loop *loop, struct sigwaiter *s)
+static void sig_term(struct green__hub *hub, void *state)
 {
-    int signum = s->w.signum;
-    sigset_t block, old;
-    sigemptyset(&block);
-    sigaddset(&block, signum);
-    pthread_mutex_lock(&sig_mu);
-    struct sigslot *slot = &slots[signum];
-    /* Held, not lost, between libev's SIG_DFL and our restore. */
-    pthread_sigmask(SIG_BLOCK, &block, &old);
-    ev_signal_stop(loop, &s->w);
-    if (--slot->users == 0) {
-        struct sigaction now;
-        sigaction(signum, NULL, &now);
-        if (slot->restore && now.sa_handler == SIG_DFL)
-            sigaction(signum, &slot->saved, NULL);
-        slot->loop = NULL;
-        slot->restore = 0;
-    }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_mutex_unlock(&sig_mu);
-}
-
-static void sig_undo(struct green__clause *c)
-{
-    watch_stop(c->g->hub->loop, (struct sigwaiter *)c);
+    struct sigstate *st = state;
+    /* The discarded greenlets' undos already ended every wait. */
+    ev_ref(hub->loop);
+    ev_async_stop(hub->loop, &st->async);
+    free(st);
 }
 
 static void sig_fork(struct green__hub *hub, void *state, int phase)
@@ -155,11 +161,61 @@ static void sig_fork(struct green__hub *hub, void *state, int phase)
         pthread_mutex_unlock(&sig_mu);
         break;
     default:
-        /* Waiters are kept: libev's ev_loop_fork gives the child's loop
-           a new wakeup pipe, and the inherited handlers feed it. */
+        /* Waiters are kept: ev_loop_fork gives the child's loop a new
+           wakeup for the async watcher, and the handler feeds it. */
         pthread_mutex_init(&sig_mu, NULL);
         break;
     }
+}
+
+/* Claim signum for st and install our handler on the first wait; 0 or
+   EBUSY. */
+static int watch_start(struct sigstate *st, int signum)
+{
+    struct ev_loop *dflt = ev_default_loop_uc_();
+    pthread_mutex_lock(&sig_mu);
+    struct sigslot *slot = &slots[signum];
+    if ((slot->users && slot->owner != st) ||
+        (signum == SIGCHLD && dflt && dflt != st->loop)) {
+        pthread_mutex_unlock(&sig_mu);
+        return EBUSY;
+    }
+    if (slot->users++ == 0) {
+        atomic_store(&slot->arrived, 0);
+        __atomic_store_n(&slot->owner, st, __ATOMIC_RELEASE);
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_signal;
+        sa.sa_flags = SA_RESTART;
+        sigfillset(&sa.sa_mask);
+        sigaction(signum, &sa, &slot->saved);
+    }
+    pthread_mutex_unlock(&sig_mu);
+    return 0;
+}
+
+/* The last wait for signum ended: put the saved disposition back in one
+   swap, then forget the owner. */
+static void watch_stop(int signum)
+{
+    pthread_mutex_lock(&sig_mu);
+    struct sigslot *slot = &slots[signum];
+    if (--slot->users == 0) {
+        sigaction(signum, &slot->saved, NULL);
+        __atomic_store_n(&slot->owner, NULL, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&sig_mu);
+}
+
+/* The clause's undo: leave the hub's list and release the signal. */
+static void sig_undo(struct green__clause *c)
+{
+    struct sigwaiter *s = (struct sigwaiter *)c;
+    struct sigstate *st = green__module_state(c->g->hub, &sig_module);
+    green__list_remove(&c->node);
+    if (--st->nwaiters == 0)
+        ev_unref(st->loop);
+    watch_stop(s->signum);
 }
 
 int green_signal_wait(int signum, double timeout)
@@ -169,15 +225,19 @@ int green_signal_wait(int signum, double timeout)
     /* A signal is never "already there": timeout 0 is EAGAIN. */
     struct green__wait w;
     int err = green__wait_begin(&w, timeout, "waiting for a signal", 0);
-    if (!err)
-        err = green__module_register(&sig_module);
     if (err)
         return green__fail(err);
-    struct sigwaiter s;
-    err = watch_start(w.g->hub->loop, &s, signum);
+    struct sigstate *st = sig_state(w.g->hub);
+    if (!st)
+        return green__fail(ENOMEM);
+    err = watch_start(st, signum);
     if (err)
         return green__fail(err);
+    struct sigwaiter s = {.signum = signum};
     green__wait_add(&w, &s.c, sig_undo, NULL);
+    green__list_push(&st->waiters, &s.c.node);
+    if (st->nwaiters++ == 0)
+        ev_ref(st->loop); /* a parked wait keeps the hub polling */
     err = green__wait_park(&w);
     return err ? green__fail(err) : 0;
 }

@@ -84,6 +84,8 @@ struct pool {
     size_t nworkers;            /* length of workers */
     size_t idle;                /* workers not running a job */
     int stopping;               /* shutdown: every worker exits */
+    int abandoned;              /* the process exits without waiting for
+                                   running jobs: touch no hub any more */
     /* Hub thread only: */
     ev_async async;             /* workers -> hub: a job finished */
     struct green__list jobs;    /* every job not yet freed */
@@ -140,8 +142,10 @@ static void *worker_main(void *p)
         green__list_push(&pool->done, &j->node);
         pool->idle++;
         /* Thread-safe; the hub's term joins every worker before it stops
-           this watcher, so the loop is alive here. */
-        ev_async_send(pool->hub->loop, &pool->async);
+           this watcher (or abandons the pool at exit), so the loop is
+           alive here unless abandoned. */
+        if (!pool->abandoned)
+            ev_async_send(pool->hub->loop, &pool->async);
     }
     pool->idle--;
     pool->nworkers--;
@@ -318,6 +322,15 @@ static void pool_term(struct green__hub *hub, void *state)
     pthread_mutex_lock(&pool->mu);
     pool->stopping = 1;
     pthread_cond_broadcast(&pool->cv);
+    if (hub->exiting && !green__list_empty(&pool->running)) {
+        /* exit() must not wait for a job whose caller gave up (its result
+           is dropped, as documented).  Its worker finds the pool
+           abandoned and leaves without touching the hub; the pool stays
+           allocated for it until the process is gone. */
+        pool->abandoned = 1;
+        pthread_mutex_unlock(&pool->mu);
+        return;
+    }
     for (;;) {
         struct green__list *n = !green__list_empty(&pool->exited)
                                     ? pool->exited.next
