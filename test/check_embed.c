@@ -424,6 +424,77 @@ static void teardown(void)
     signal(SIGUSR2, SIG_DFL);
 }
 
+/* Issue 11 item 3: green_shutdown from a link callback of an embedded
+   hub detaches once the callbacks return (no use after free). */
+static void shutdown_in_link(green_t *g, void *arg)
+{
+    (void)g;
+    (*(int *)arg)++;
+    green_shutdown();
+}
+
+static void *short_sleeper(void *arg)
+{
+    green_sleep(0.01);
+    return arg;
+}
+
+START_TEST(shutdown_from_an_embedded_link_callback_detaches)
+{
+    alarm(20);
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    ck_assert_int_eq(green_hub_attach(loop), 0);
+    int ran = 0;
+    green_t *g = green_spawn(short_sleeper, NULL);
+    ck_assert_int_eq(green_link(g, shutdown_in_link, &ran), 0);
+    /* A second link after the shutting-down one still runs. */
+    ck_assert_int_eq(green_link(g, shutdown_in_link, &ran), 0);
+    green_release(g);
+    ev_run(loop, 0);
+    ck_assert_int_eq(ran, 2);
+    green_hub_stats_t st;
+    GREEN_ASSERT_ERRNO(green_hub_stats(&st), ESRCH); /* detached */
+    assert_loop_clean(loop);
+    ev_loop_destroy(loop);
+    alarm(0);
+}
+END_TEST
+
+/* Issue 11 item 5: an idle standalone hub never used libev's default
+   loop, so attaching to it afterwards leaves it intact. */
+static void count_and_break(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)revents;
+    (*(int *)w->data)++;
+    ev_break(loop, EVBREAK_ALL);
+}
+
+START_TEST(attach_default_loop_after_an_idle_standalone_hub)
+{
+    alarm(20);
+    ck_assert_int_eq(green_sleep(0.001), 0); /* a standalone hub, used */
+    ck_assert_ptr_ne(green_hub_loop(), ev_default_loop_uc_());
+    struct ev_loop *loop = ev_default_loop(0);
+    ck_assert_int_eq(green_hub_attach(loop), 0);
+    ck_assert_ptr_eq(green_hub_loop(), loop);
+    int fired = 0;
+    ev_timer t;
+    ev_timer_init(&t, count_and_break, 0.01, 0);
+    t.data = &fired;
+    ev_timer_start(loop, &t);
+    green_t *g = green_spawn(short_sleeper, (void *)5);
+    ev_run(loop, 0); /* must not fail with "Bad file descriptor" */
+    ck_assert_int_eq(fired, 1);
+    ev_run(loop, 0); /* the greenlet's sleep keeps it alive */
+    ck_assert(green_done(g));
+    green_release(g);
+    green_shutdown();
+    assert_loop_clean(loop);
+    ev_loop_destroy(loop);
+    alarm(0);
+}
+END_TEST
+
 static Suite *embed_suite(void)
 {
     Suite *s = suite_create("embed");
@@ -440,6 +511,8 @@ static Suite *embed_suite(void)
     tcase_add_checked_fixture(tc, green_test_setup, teardown);
     tcase_add_test(tc, shutdown_leaves_app_loop_clean);
     tcase_add_test(tc, shutdown_leaves_default_loop_clean);
+    tcase_add_test(tc, shutdown_from_an_embedded_link_callback_detaches);
+    tcase_add_test(tc, attach_default_loop_after_an_idle_standalone_hub);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("errors");

@@ -624,6 +624,81 @@ START_TEST(each_greenlet_keeps_its_fp_rounding_mode)
 }
 END_TEST
 
+/* Issue 11 item 14: a link added to a finished greenlet runs before the
+   yielding greenlet resumes ("at once, from the hub"). */
+static void count_link(green_t *g, void *arg)
+{
+    (void)g;
+    (*(int *)arg)++;
+}
+
+START_TEST(link_on_a_finished_greenlet_runs_before_the_yielder_resumes)
+{
+    green_t *g = green_spawn(test_noop, NULL);
+    ck_assert_int_eq(green_join(g, 5), 0);
+    int ran = 0;
+    ck_assert_int_eq(green_link(g, count_link, &ran), 0);
+    ck_assert_int_eq(ran, 0);
+    ck_assert_int_eq(green_yield(), 0);
+    ck_assert_int_eq(ran, 1);
+    green_release(g);
+}
+END_TEST
+
+/* Issue 11 item 16: green_exit/green_fail in a link callback (the hub)
+   return EPERM and change nothing; they never end the process. */
+static void exit_in_link(green_t *g, void *arg)
+{
+    int *errs = arg;
+    errno = 0;
+    green_exit((void *)7);
+    errs[0] = errno;
+    errno = 0;
+    green_fail(EIO);
+    errs[1] = errno;
+    errs[2] = green_error(g);
+}
+
+START_TEST(exit_and_fail_in_a_link_callback_are_eperm)
+{
+    int errs[3] = {0, 0, -1};
+    green_t *g = green_spawn(test_noop, (void *)3);
+    ck_assert_int_eq(green_link(g, exit_in_link, errs), 0);
+    ck_assert_int_eq(green_join(g, 5), 0);
+    green_yield(); /* the link runs */
+    ck_assert_int_eq(errs[0], EPERM);
+    ck_assert_int_eq(errs[1], EPERM);
+    ck_assert_int_eq(errs[2], 0);
+    ck_assert_ptr_eq(green_value(g), (void *)3);
+    green_release(g);
+}
+END_TEST
+
+/* Issue 11 item 24: a killed greenlet's green_kill still cancels its
+   target, and reports ECANCELED for the wait (documented). */
+static void *kill_after_being_killed(void *arg)
+{
+    green_t *victim = arg;
+    green_sleep(10); /* killed here */
+    errno = 0;
+    int rc = green_kill(victim, 1.0);
+    return (void *)(intptr_t)(rc == 0 ? 0 : errno);
+}
+
+START_TEST(kill_by_a_killed_greenlet_cancels_but_is_ecanceled)
+{
+    green_t *victim = green_spawn(test_sleep_forever, NULL);
+    green_t *k = green_spawn(kill_after_being_killed, victim);
+    green_yield();
+    ck_assert_int_eq(green_kill(k, 5), 0);
+    ck_assert_int_eq((int)(intptr_t)green_value(k), ECANCELED);
+    ck_assert_int_eq(green_join(victim, 5), 0);
+    ck_assert_int_eq(green_error(victim), ECANCELED);
+    green_release(k);
+    green_release(victim);
+}
+END_TEST
+
 static Suite *greenlet_suite(void)
 {
     Suite *s = suite_create("greenlet");
@@ -673,6 +748,9 @@ static Suite *greenlet_suite(void)
     tcase_add_test(tc, dump_lists_live_greenlets);
     tcase_add_test(tc, each_greenlet_keeps_its_errno);
     tcase_add_test(tc, each_greenlet_keeps_its_fp_rounding_mode);
+    tcase_add_test(tc, link_on_a_finished_greenlet_runs_before_the_yielder_resumes);
+    tcase_add_test(tc, exit_and_fail_in_a_link_callback_are_eperm);
+    tcase_add_test(tc, kill_by_a_killed_greenlet_cancels_but_is_ecanceled);
     suite_add_tcase(s, tc);
     return s;
 }

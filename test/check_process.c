@@ -760,6 +760,58 @@ static void reset(void)
     green_test_setup();
 }
 
+/* Issue 11 item 10: libgreen reaps only the children it is asked for.
+   After cooperative waits (during which the child exits and SIGCHLD
+   arrives) a plain waitpid() and system() still get their children. */
+START_TEST(plain_waitpid_and_system_keep_their_children)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0)
+        _exit(4);
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(green_sleep(0.01), 0);
+    int status = -1;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_int_eq(WEXITSTATUS(status), 4);
+    status = system("exit 3");
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 3,
+                  "system: %d", status);
+}
+END_TEST
+
+/* ... and green_waitpid on a non-main hub always gets its own child
+   (no reaping race), many times over. */
+static void *thread_waits_children(void *arg)
+{
+    int *bad = arg;
+    for (int i = 0; i < 20; i++) {
+        pid_t pid = green_fork();
+        if (pid == 0)
+            _exit(i);
+        int status = -1;
+        if (green_waitpid(pid, &status, 0) != pid ||
+            WEXITSTATUS(status) != i)
+            (*bad)++;
+    }
+    green_shutdown();
+    return NULL;
+}
+
+START_TEST(waitpid_on_a_thread_hub_gets_its_own_children)
+{
+    int bad = 0;
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, thread_waits_children, &bad),
+                     0);
+    /* Meanwhile the main hub waits cooperatively too. */
+    for (int i = 0; i < 10; i++)
+        green_sleep(0.005);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+    ck_assert_int_eq(bad, 0);
+}
+END_TEST
+
 static Suite *process_suite(void)
 {
     Suite *s = suite_create("process");
@@ -774,6 +826,8 @@ static Suite *process_suite(void)
     tcase_add_test(tc, wuntraced_reports_stop);
     tcase_add_test(tc, waitpid_from_non_main_thread_polls);
     tcase_add_test(tc, waitpid_errors);
+    tcase_add_test(tc, plain_waitpid_and_system_keep_their_children);
+    tcase_add_test(tc, waitpid_on_a_thread_hub_gets_its_own_children);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("fork");

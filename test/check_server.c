@@ -473,6 +473,81 @@ START_TEST(emfile_backs_off_and_keeps_serving)
 }
 END_TEST
 
+/* Issue 11 item 2: green_server_free from another greenlet while one
+   is in serve_forever, and while one is in stop: serve_forever returns
+   0, stop returns normally, nothing is used after it is freed. */
+struct serving {
+    green_server_t *s;
+    int rc;
+};
+
+static void *serve_it(void *arg)
+{
+    struct serving *sv = arg;
+    sv->rc = green_server_serve_forever(sv->s);
+    return NULL;
+}
+
+static void slow_handler(int fd, void *arg)
+{
+    (void)fd;
+    (void)arg;
+    green_sleep(0.1);
+}
+
+static void *stop_it(void *arg)
+{
+    struct serving *sv = arg;
+    sv->rc = green_server_stop(sv->s, 2);
+    return NULL;
+}
+
+START_TEST(server_free_during_serve_forever_and_stop)
+{
+    struct serving sv = {green_server_new("127.0.0.1:0", slow_handler, NULL),
+                         -2};
+    ck_assert_ptr_nonnull(sv.s);
+    green_t *g = green_spawn(serve_it, &sv);
+    green_yield();
+    green_server_free(sv.s);
+    ck_assert_int_eq(green_join(g, 5), 0);
+    ck_assert_int_eq(sv.rc, 0);
+    green_release(g);
+
+    sv = (struct serving){start_server("127.0.0.1:0", slow_handler, NULL),
+                          -2};
+    int fd = green_tcp_connect("127.0.0.1", green_server_port(sv.s), 5);
+    ck_assert_int_ge(fd, 0);
+    green_sleep(0.02); /* the handler runs */
+    g = green_spawn(stop_it, &sv);
+    green_yield(); /* stop waits for the handler */
+    green_server_free(sv.s);
+    ck_assert_int_eq(green_join(g, 5), 0);
+    ck_assert_int_eq(sv.rc, 0);
+    green_release(g);
+    green_close(fd);
+}
+END_TEST
+
+/* Issue 11 item 18: after green_shutdown, green_server_free closes
+   nothing twice and leaks nothing: shutdown already closed the listening
+   socket and released the acceptor (the teardown counts fds, LeakSanitizer
+   and Valgrind count memory). */
+START_TEST(server_free_after_shutdown_leaks_nothing)
+{
+    int before = test_open_fds();
+    green_server_t *s = start_server("127.0.0.1:0", slow_handler, NULL);
+    int fd = green_tcp_connect("127.0.0.1", green_server_port(s), 5);
+    ck_assert_int_ge(fd, 0);
+    green_sleep(0.02); /* a handler is running */
+    green_close(fd);
+    green_shutdown();
+    ck_assert_int_le(test_open_fds(), before);
+    green_server_free(s);
+    GREEN_ASSERT_ERRNO(green_server_start(s = NULL), EINVAL);
+}
+END_TEST
+
 static Suite *server_suite(void)
 {
     Suite *s = suite_create("server");
@@ -494,6 +569,8 @@ static Suite *server_suite(void)
     tcase_add_test(tc, serve_forever_returns_after_stop);
     tcase_add_test(tc, serve_forever_killed_stops_the_server);
     tcase_add_test(tc, free_without_stop_closes_everything);
+    tcase_add_test(tc, server_free_during_serve_forever_and_stop);
+    tcase_add_test(tc, server_free_after_shutdown_leaks_nothing);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("overload");

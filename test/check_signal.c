@@ -4,6 +4,7 @@
 #include <ev.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "testutil.h"
@@ -371,6 +372,58 @@ static void teardown(void)
     signal(SIGUSR2, SIG_DFL);
 }
 
+/* Issue 11 item 11: SIGUSR2 is ignored by the process; greenlets wait
+   for it over and over while another thread storms the process with it
+   and a third thread (which does not block it) exists.  The process
+   must never die of it: between waits the disposition is SIG_IGN, never
+   SIG_DFL.  Runs in a child so that a death is reported, not suffered. */
+static atomic_int storm_on;
+
+static void *storm(void *arg)
+{
+    (void)arg;
+    while (atomic_load(&storm_on))
+        kill(getpid(), SIGUSR2);
+    return NULL;
+}
+
+static void *idle_thread(void *arg)
+{
+    (void)arg;
+    while (atomic_load(&storm_on))
+        usleep(1000);
+    return NULL;
+}
+
+START_TEST(ignored_signal_storm_never_kills_between_waits)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        signal(SIGUSR2, SIG_IGN);
+        atomic_store(&storm_on, 1);
+        pthread_t a, b;
+        pthread_create(&b, NULL, idle_thread, NULL);
+        pthread_create(&a, NULL, storm, NULL);
+        double end = test_now() + 0.5;
+        int waits = 0;
+        while (test_now() < end && waits < 100000) {
+            green_signal_wait(SIGUSR2, 0.001);
+            waits++;
+        }
+        atomic_store(&storm_on, 0);
+        pthread_join(a, NULL);
+        pthread_join(b, NULL);
+        _exit(signal(SIGUSR2, SIG_DFL) == SIG_IGN ? 0 : 2);
+    }
+    int status = -1;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "child status %d (killed by signal %d)", status,
+                  WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+END_TEST
+
 static Suite *signal_suite(void)
 {
     Suite *s = suite_create("signal");
@@ -395,6 +448,7 @@ static Suite *signal_suite(void)
     tcase_add_test(tc, signal_held_by_another_threads_hub_is_ebusy);
     tcase_add_test(tc, non_main_thread_hub_receives_signal);
     tcase_add_test(tc, sigchld_on_any_hub);
+    tcase_add_test(tc, ignored_signal_storm_never_kills_between_waits);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("errors");

@@ -1090,6 +1090,79 @@ END_TEST
 
 /******************************************************************************/
 
+/* Issue 11 item 1: the lock is freed (nobody holds it) while a
+   condition wait is parked: EBADF, and the lock is never touched again
+   (ASan would report the use after free). */
+static void *cond_wait_keep_result(void *arg)
+{
+    struct cond_waiter *w = arg;
+    if (green_lock_acquire(w->l, -1) != 0)
+        return NULL;
+    errno = 0;
+    w->rc = green_cond_wait(w->c, w->l, w->timeout);
+    w->err = errno;
+    return NULL;
+}
+
+START_TEST(cond_wait_whose_lock_is_freed_is_ebadf)
+{
+    green_cond_t *c = green_cond_new();
+    green_lock_t *l = green_lock_new(0);
+    struct cond_waiter w = {c, l, NULL, 0, -1, -2, 0, 0, 0};
+    green_t *g = green_spawn(cond_wait_keep_result, &w);
+    green_yield(); /* parked in the wait, l released */
+    green_lock_free(l);
+    join_expect_failure(g, &w.rc, &w.err, EBADF);
+    green_release(g);
+    /* Also when the signal came first and l went before the waiter ran. */
+    l = green_lock_new(0);
+    w = (struct cond_waiter){c, l, NULL, 0, -1, -2, 0, 0, 0};
+    g = green_spawn(cond_wait_keep_result, &w);
+    green_yield();
+    ck_assert_int_eq(green_cond_signal(c), 0);
+    green_lock_free(l);
+    join_expect_failure(g, &w.rc, &w.err, EBADF);
+    green_release(g);
+    green_cond_free(c);
+}
+END_TEST
+
+/* Issue 11 item 19: timeout 0 is "do not wait", allowed in the hub:
+   0 when the object is ready, EAGAIN when not. */
+static void zero_timeouts_in_hub(void *arg)
+{
+    (void)arg;
+    green_event_t *e = green_event_new();
+    GREEN_ASSERT_ERRNO(green_event_wait(e, 0), EAGAIN);
+    green_event_set(e);
+    ck_assert_int_eq(green_event_wait(e, 0), 0);
+    green_event_free(e);
+    green_sem_t *s = green_sem_new(1, 0);
+    ck_assert_int_eq(green_sem_acquire(s, 0), 0);
+    GREEN_ASSERT_ERRNO(green_sem_acquire(s, 0), EAGAIN);
+    green_sem_free(s);
+    green_queue_t *q = green_queue_new(1);
+    void *item = NULL;
+    GREEN_ASSERT_ERRNO(green_queue_get(q, &item, 0), EAGAIN);
+    ck_assert_int_eq(green_queue_put(q, P(7), 0), 0);
+    GREEN_ASSERT_ERRNO(green_queue_put(q, P(8), 0), EAGAIN);
+    ck_assert_int_eq(green_queue_get(q, &item, 0), 0);
+    ck_assert_ptr_eq(item, P(7));
+    green_queue_free(q);
+    green_result_t *r = green_result_new();
+    GREEN_ASSERT_ERRNO(green_result_get(r, 0, &item), EAGAIN);
+    ck_assert_int_eq(green_result_set(r, P(9)), 0);
+    ck_assert_int_eq(green_result_get(r, 0, &item), 0);
+    ck_assert_ptr_eq(item, P(9));
+    green_result_free(r);
+}
+
+START_TEST(timeout_zero_in_the_hub_is_ready_or_eagain)
+{
+    run_in_hub(zero_timeouts_in_hub, NULL);
+}
+END_TEST
+
 static Suite *sync_suite(void)
 {
     Suite *s = suite_create("sync");
@@ -1150,6 +1223,8 @@ static Suite *sync_suite(void)
     tcase_add_test(tc,
                    cond_killed_waiter_skipped_by_a_release_still_gets_the_lock);
     tcase_add_test(tc, cond_free_wakes_waiters_with_eidrm_lock_held);
+    tcase_add_test(tc, cond_wait_whose_lock_is_freed_is_ebadf);
+    tcase_add_test(tc, timeout_zero_in_the_hub_is_ready_or_eagain);
     tcase_add_test(tc, cond_bad_arguments_hub_and_threads);
     tcase_add_test(tc, cond_wait_by_a_killed_greenlet_keeps_the_lock);
 

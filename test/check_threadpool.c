@@ -525,6 +525,35 @@ static void reset(void)
     green_test_setup();
 }
 
+/* Issue 11 item 17: a job whose caller gave up (timeout) does not keep
+   the process alive after main returns: exit() abandons it. */
+static void *sleep_5s(void *arg)
+{
+    sleep(5);
+    return arg;
+}
+
+START_TEST(abandoned_job_does_not_delay_exit)
+{
+    double t0 = test_now();
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        green_timeout_t *t = green_timeout_start(0.05);
+        int rc = green_threadpool_call(sleep_5s, NULL, NULL);
+        int err = errno;
+        green_timeout_cancel(t);
+        exit(rc == -1 && err == ETIMEDOUT ? 0 : 1); /* runs atexit */
+    }
+    int status = -1;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "child status %d", status);
+    ck_assert_msg(test_now() - t0 < 2.5, "exit took %.2f s",
+                  test_now() - t0);
+}
+END_TEST
+
 static Suite *threadpool_suite(void)
 {
     Suite *s = suite_create("threadpool");
@@ -552,6 +581,7 @@ static Suite *threadpool_suite(void)
     tcase_add_test(tc, green_run_returns_promptly_after_calls);
     tcase_add_test(tc, shutdown_joins_workers_and_frees_orphans);
     tcase_add_test(tc, worker_fds_are_close_on_exec);
+    tcase_add_test(tc, abandoned_job_does_not_delay_exit);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("errors");

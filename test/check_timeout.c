@@ -143,6 +143,100 @@ START_TEST(timeout_in_the_hub_is_edeadlk)
 }
 END_TEST
 
+/* Issue 11 item 12: another greenlet cancels t while its owner is
+   parked; the owner must not fail at t's old deadline. */
+struct parked_owner {
+    green_timeout_t *t;
+    int rc, err;
+};
+
+static void *sleep_under_timeout(void *arg)
+{
+    struct parked_owner *p = arg;
+    p->t = green_timeout_start(0.05);
+    errno = 0;
+    p->rc = green_sleep(0.3);
+    p->err = errno;
+    return NULL;
+}
+
+START_TEST(cancel_by_another_greenlet_disarms_the_parked_deadline)
+{
+    struct parked_owner p = {NULL, -2, 0};
+    green_t *g = green_spawn(sleep_under_timeout, &p);
+    green_yield(); /* g parked with t's deadline armed */
+    ck_assert_ptr_nonnull(p.t);
+    double t0 = test_now();
+    green_timeout_cancel(p.t);
+    ck_assert_int_eq(green_join(g, 5), 0);
+    ck_assert_msg(p.rc == 0, "sleep failed with %s", strerror(p.err));
+    GREEN_ASSERT_TIME(test_now() - t0, 0.3 - 0.01);
+    green_release(g);
+}
+END_TEST
+
+/* Issue 11 item 13: a yield loop under an expired timeout ends. */
+START_TEST(yield_loop_ends_when_an_enclosing_timeout_expires)
+{
+    green_timeout_t *t = green_timeout_start(0.01);
+    long n = 0;
+    int rc;
+    while ((rc = green_yield()) == 0 && n < 100000000L)
+        n++;
+    ck_assert_int_eq(rc, -1);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    ck_assert_int_eq(green_timeout_expired(t), 1);
+    /* The same with green_sleep(0). */
+    green_timeout_cancel(t);
+    t = green_timeout_start(0.01);
+    n = 0;
+    while ((rc = green_sleep(0)) == 0 && n < 100000000L)
+        n++;
+    ck_assert_int_eq(rc, -1);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    green_timeout_cancel(t);
+}
+END_TEST
+
+/* Issue 11 items 4 and 25: a timeout left armed when its greenlet ends
+   is freed with the greenlet (LeakSanitizer and Valgrind check there is
+   no leak); cancelling it while the greenlet is still referenced, even
+   after green_shutdown discarded it, is safe (ASan checks that). */
+static green_timeout_t *left_armed;
+
+static void *start_and_park(void *arg)
+{
+    left_armed = green_timeout_start(10);
+    if (arg)
+        green_sleep(100); /* discarded by green_shutdown */
+    return NULL;
+}
+
+START_TEST(timeout_armed_at_greenlet_end_is_released_with_it)
+{
+    green_t *g = green_spawn(start_and_park, NULL);
+    ck_assert_int_eq(green_join(g, 5), 0);
+    ck_assert_ptr_nonnull(left_armed);
+    green_release(g); /* frees the timeout: no leak */
+}
+END_TEST
+
+START_TEST(timeout_cancel_after_shutdown_discarded_its_greenlet)
+{
+    green_t *g = green_spawn(start_and_park, (void *)1);
+    green_yield();
+    ck_assert_ptr_nonnull(left_armed);
+    green_shutdown();
+    green_timeout_cancel(left_armed); /* detached: only freed */
+    green_release(g);
+    /* A main-greenlet timeout outlives the hub until cancelled. */
+    green_timeout_t *t = green_timeout_start(1);
+    ck_assert_ptr_nonnull(t);
+    green_shutdown();
+    green_timeout_cancel(t);
+}
+END_TEST
+
 static Suite *timeout_suite(void)
 {
     Suite *s = suite_create("timeout");
@@ -155,6 +249,10 @@ static Suite *timeout_suite(void)
     tcase_add_test(tc, timeout_edges);
     tcase_add_test(tc, timeout_applies_to_join);
     tcase_add_test(tc, timeout_in_the_hub_is_edeadlk);
+    tcase_add_test(tc, cancel_by_another_greenlet_disarms_the_parked_deadline);
+    tcase_add_test(tc, yield_loop_ends_when_an_enclosing_timeout_expires);
+    tcase_add_test(tc, timeout_armed_at_greenlet_end_is_released_with_it);
+    tcase_add_test(tc, timeout_cancel_after_shutdown_discarded_its_greenlet);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -71,6 +71,13 @@ static inline void *test_noop(void *arg)
     return arg;
 }
 
+/* Sleeps until killed. */
+static inline void *test_sleep_forever(void *arg)
+{
+    green_sleep(1e9);
+    return arg;
+}
+
 /* expr must fail with -1 (or NULL) and errno err. */
 #define GREEN_ASSERT_ERRNO(expr, err)                                       \
     do {                                                                    \
