@@ -1,12 +1,16 @@
 /* Seeded randomized stress test: rounds of thousands of greenlets doing
-   random spawn, kill, sleep, timeout, queue and socketpair I/O.  After
+   random spawn, kill, sleep, timeout, queue and socketpair I/O, plus the
+   races outside testers found: a lock freed under a condition waiter,
+   and green_poll racing green_close and the reuse of the fd number.  After
    every round the invariants must hold: every waiter returned, nothing
    alive, no active watcher (green_run returns 0), open fds and memory
    mappings back to baseline, and no memory growth between rounds.
 
-   usage: stress [seconds [seed]]   (default 20 s, seed from the clock) */
+   usage: stress [seconds [seed]]   (default 20 s, seed from the clock;
+   make check runs 3 s through test/stress.sh, make stress the long run) */
 #include <errno.h>
 #include <green.h>
+#include <poll.h>
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -47,7 +51,7 @@ static void fail(const char *what)
 /* What happened, for the summary and for the invariants. */
 static struct {
     long started, finished, killed, canceled, timed_out, sleeps, yields, spawns,
-        kills, puts, gets, io_bytes, eagain;
+        kills, puts, gets, io_bytes, eagain, lock_frees, poll_reuses;
 } stats;
 
 static green_queue_t *queue;
@@ -142,18 +146,133 @@ static void op_io(void)
     green_timeout_cancel(t);
 }
 
+/* A condition waiter whose lock is freed (nobody holds it) while it
+   waits: the wait fails with EBADF (or timed out or was killed first),
+   and the freed lock is never touched (ASan). */
+/* Shared by the op and the greenlet it spawns, on the heap: a killed
+   op cannot wait for its greenlet, so the last of the two frees it. */
+struct cond_case {
+    int refs;
+    green_cond_t *c;
+    green_lock_t *l;
+    int rc, err;
+};
+
+static void cond_case_unref(struct cond_case *k)
+{
+    if (--k->refs > 0)
+        return;
+    green_cond_free(k->c);
+    free(k);
+}
+
+static void *cond_waiter(void *arg)
+{
+    struct cond_case *k = arg;
+    if (green_lock_acquire(k->l, -1) == 0) {
+        k->rc = green_cond_wait(k->c, k->l, pick(3) * 1e-3 + 1e-3);
+        k->err = errno;
+        if (k->rc == 0 || k->err != EBADF)
+            green_lock_release(k->l);
+        if (k->rc == -1 && k->err != EBADF && k->err != ETIMEDOUT &&
+            k->err != ECANCELED)
+            fail("cond wait on a freed lock");
+    }
+    cond_case_unref(k);
+    return NULL;
+}
+
+static void op_free_lock_under_cond(void)
+{
+    struct cond_case *k = malloc(sizeof *k);
+    if (!k)
+        fail("malloc");
+    *k = (struct cond_case){2, green_cond_new(), green_lock_new(0), -2, 0};
+    green_t *w = green_spawn(cond_waiter, k);
+    if (!k->c || !k->l || !w)
+        fail("cond case setup");
+    green_yield(); /* w waits, the lock released */
+    if (pick(2))
+        green_cond_signal(k->c);
+    green_lock_free(k->l);
+    stats.lock_frees++;
+    green_release(w);
+    cond_case_unref(k);
+}
+
+/* green_poll on fd A while another greenlet green_closes A and a new
+   socket takes number A with data in it: the poller must see POLLNVAL,
+   never the new socket's readiness. */
+struct poll_case {
+    int refs;
+    int fd;
+    int started;      /* the poller called green_poll (and so parked or
+                         returned before anyone else ran) */
+    int reused;       /* the fd's number now names another socket */
+    int closer[2];    /* closed by the last one out */
+};
+
+static void poll_case_unref(struct poll_case *k)
+{
+    if (--k->refs > 0)
+        return;
+    green_close(k->closer[0]);
+    green_close(k->closer[1]);
+    free(k);
+}
+
+static void *poller(void *arg)
+{
+    struct poll_case *k = arg;
+    struct pollfd p = {k->fd, POLLIN, 0};
+    k->started = 1;
+    int rc = green_poll(&p, 1, 50);
+    if (k->reused && rc > 0 && (p.revents & POLLIN))
+        fail("poll reported a reused fd number ready");
+    poll_case_unref(k);
+    return NULL;
+}
+
+static void op_poll_close_reuse(void)
+{
+    int a[2], b[2];
+    struct poll_case *k = malloc(sizeof *k);
+    if (!k || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, a))
+        fail("socketpair");
+    *k = (struct poll_case){2, a[0], 0, 0, {-1, -1}};
+    green_t *p = green_spawn(poller, k);
+    green_yield(); /* the poller waits on a[0] */
+    green_close(a[0]);
+    green_close(a[1]);
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, b))
+        fail("socketpair");
+    /* A poll that starts after the number was reused polls the new
+       socket, rightly: only a poller already waiting must see POLLNVAL
+       (our yield fails at once if this worker was killed). */
+    k->reused = k->started && (b[0] == k->fd || b[1] == k->fd);
+    k->closer[0] = b[0];
+    k->closer[1] = b[1];
+    if (green_write(b[0] == k->fd ? b[1] : b[0], "x", 1) != 1)
+        fail("write");
+    stats.poll_reuses += k->reused;
+    green_release(p);
+    poll_case_unref(k);
+}
+
 static void *worker(void *arg)
 {
     (void)arg;
     stats.started++;
     int ops = 1 + (int)pick(20);
     for (int i = 0; i < ops; i++) {
-        switch (pick(7)) {
+        switch (pick(9)) {
         case 0: op_sleep(); break;
         case 1: op_yield(); break;
         case 2: op_spawn(); break;
         case 3: op_kill_other(); break;
         case 4: op_queue(); break;
+        case 5: if (!pick(8)) op_free_lock_under_cond(); break;
+        case 6: if (!pick(8)) op_poll_close_reuse(); break;
         default: op_io(); break;
         }
     }
@@ -238,11 +357,13 @@ int main(int argc, char **argv)
     long rss = test_rss_kib();
     printf("stress: %d rounds, %ld greenlets started, %ld finished "
            "(%ld killed), %ld calls canceled, %ld spawns, %ld kills, %ld sleeps, %ld yields, "
-           "%ld puts, %ld gets, %ld timeouts, %ld I/O bytes\n",
+           "%ld puts, %ld gets, %ld timeouts, %ld I/O bytes, %ld locks freed "
+           "under a cond wait, %ld polls raced by close+reuse\n",
            rounds, stats.started, stats.finished, stats.killed,
            stats.canceled,
            stats.spawns, stats.kills, stats.sleeps, stats.yields,
-           stats.puts, stats.gets, stats.timed_out, stats.io_bytes);
+           stats.puts, stats.gets, stats.timed_out, stats.io_bytes,
+           stats.lock_frees, stats.poll_reuses);
     printf("stress: fds %d -> %d, maps %d -> %d, rss %ld -> %ld KiB\n", fds0,
            fds, maps0, maps, rss1, rss);
     if (fds != fds0)
