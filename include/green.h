@@ -275,9 +275,10 @@ GREEN_EXPORT int green_getaddrinfo(const char *node, const char *service,
 /* A listening TCP socket (IPv4 or IPv6; NULL, "" or "*" host: all
    interfaces, dual-stack when the host has IPv6; port 0 picks one;
    SO_REUSEADDR; backlog <= 0 means SOMAXCONN), non-blocking and
-   close-on-exec.  host is a numeric address or a name; names are
-   resolved with a blocking getaddrinfo (use green_getaddrinfo for
-   remote names).  Returns the fd or -1: EINVAL (port outside 0..65535),
+   close-on-exec.  host is a numeric address or a name; a name is
+   resolved in the threadpool (green_getaddrinfo) when the caller can
+   wait, else (in the hub or a callback) with a plain getaddrinfo that
+   blocks the thread.  Returns the fd or -1: EINVAL (port outside 0..65535),
    ENOENT (host not found), or bind(2)/listen(2)'s errors. */
 GREEN_EXPORT int green_tcp_listen(const char *host, int port, int backlog);
 /* A connected TCP socket (non-blocking, close-on-exec), trying each

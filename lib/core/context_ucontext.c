@@ -1,5 +1,5 @@
 /* The default context backend: glibc's getcontext/makecontext/
-   swapcontext (DESIGN: the fixed default).  Each switch saves and
+   swapcontext (the fixed default).  Each switch saves and
    restores the signal mask, which costs glibc one rt_sigprocmask
    syscall; the opt-in context_asm.c avoids it. */
 #include "context.h"

@@ -525,7 +525,11 @@ void green_dump(FILE *out)
         dump_one(out, green__container_of(it, struct green, all));
 }
 
+#define GREEN__STR(x) #x
+#define GREEN__XSTR(x) GREEN__STR(x)
+
 const char *green_version_string(void)
 {
-    return "0.1.0";
+    return GREEN__XSTR(GREEN_VERSION_MAJOR) "." GREEN__XSTR(
+        GREEN_VERSION_MINOR) "." GREEN__XSTR(GREEN_VERSION_PATCH);
 }

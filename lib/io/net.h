@@ -5,8 +5,9 @@
 #include <netdb.h>
 
 /* Resolve host/port for a stream socket: numeric first
-   (AI_NUMERICHOST, never blocks), then a plain getaddrinfo (blocks the
-   thread: "localhost", /etc/hosts, DNS).  passive: for bind.  Returns 0
+   (AI_NUMERICHOST, never blocks), then a real lookup ("localhost",
+   /etc/hosts, DNS) in the threadpool when the caller can wait, else a
+   plain getaddrinfo that blocks the thread.  passive: for bind.  Returns 0
    or -1 with errno: EINVAL (port outside 0..65535), ENOENT (no such
    host), ENOMEM.  Free *res with freeaddrinfo. */
 int green__resolve(const char *host, int port, int passive,

@@ -21,7 +21,7 @@
    - results and errno as waitpid(2) (ECHILD when no such child), plus
      the blocking errors (ECANCELED, ETIMEDOUT, EDEADLK).
 
-   green_fork() (gevent's policy, DESIGN "Error model"): the child keeps
+   green_fork() (gevent's policy): the child keeps
    every greenlet; the forking greenlet continues and the others run only
    when it yields to the hub.  Around fork(2) every registered module's
    fork hook runs (take locks; release them in the parent; rebuild them
