@@ -6,7 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hub.h"
+#include "greenlet.h"
+#include "timeout.h"
 
 struct green__link {
     struct green__link *next;           /* next link, in link order */

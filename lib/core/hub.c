@@ -14,7 +14,9 @@
    epoll_wait, and woken greenlets never wait behind a poll that would
    only report their still-unread fds again. */
 #include "hub.h"
+#include "greenlet.h"
 #include "sys.h"
+#include "timeout.h"
 
 #include <errno.h>
 #include <fcntl.h>

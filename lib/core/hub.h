@@ -218,21 +218,8 @@ static inline int green__owner_check(const void *obj,
 void green__after_switch(struct green__hub *hub);
 _Noreturn void green__exit_current(struct green__hub *hub);
 
-/* The greenlet lifecycle (greenlet.c), for the hub's dispatch and
-   teardown. */
-_Noreturn void green__finish(struct green *g);
-void green__run_links(struct green__hub *hub);
-void green__unref(struct green *g);
+/* A process-wide unique greenlet id. */
 uint64_t green__next_id(void);
-
-/* green_timeouts (timeout.c), for the wait primitive. */
-void green__timeouts_fire(struct green *g, green_timeout_t *src);
-double green__timeouts_deadline(struct green *g);
-/* g ended: its timeouts apply to nothing any more.  keep: g's control
-   block holds them (green__timeouts_free frees them with it); else they
-   stay allocated until cancelled (the main greenlet at shutdown). */
-void green__timeouts_detach(struct green *g, int keep);
-void green__timeouts_free(struct green *g);
 
 /* Process-wide hooks run when a hub is created (diag: GREEN_MONITOR).
    Registered from a constructor; up to 4. */

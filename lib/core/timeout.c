@@ -12,7 +12,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "hub.h"
+#include "timeout.h"
 
 struct green_timeout {
     struct green__list node; /* in owner->timeouts or holder->timeouts */
