@@ -148,20 +148,20 @@ static void op_io(void)
 
 /* A condition waiter whose lock is freed (nobody holds it) while it
    waits: the wait fails with EBADF (or timed out or was killed first),
-   and the freed lock is never touched (ASan). */
-/* Shared by the op and the greenlet it spawns, on the heap: a killed
-   op cannot wait for its greenlet, so the last of the two frees it. */
+   and the freed lock is never touched (ASan).  The case lives on the
+   heap and a link on the waiter frees it: a killed op cannot wait for
+   its waiter, and a waiter killed before it started never runs. */
 struct cond_case {
-    int refs;
     green_cond_t *c;
-    green_lock_t *l;
-    int rc, err;
+    green_lock_t *l;  /* NULL once the op freed it */
+    int waiting;      /* the waiter holds the lock or waits on c */
 };
 
-static void cond_case_unref(struct cond_case *k)
+static void cond_case_done(green_t *g, void *arg)
 {
-    if (--k->refs > 0)
-        return;
+    (void)g;
+    struct cond_case *k = arg;
+    green_lock_free(k->l);
     green_cond_free(k->c);
     free(k);
 }
@@ -169,16 +169,22 @@ static void cond_case_unref(struct cond_case *k)
 static void *cond_waiter(void *arg)
 {
     struct cond_case *k = arg;
-    if (green_lock_acquire(k->l, -1) == 0) {
-        k->rc = green_cond_wait(k->c, k->l, pick(3) * 1e-3 + 1e-3);
-        k->err = errno;
-        if (k->rc == 0 || k->err != EBADF)
-            green_lock_release(k->l);
-        if (k->rc == -1 && k->err != EBADF && k->err != ETIMEDOUT &&
-            k->err != ECANCELED)
-            fail("cond wait on a freed lock");
+    if (green_lock_acquire(k->l, -1) != 0)
+        return NULL;
+    k->waiting = 1;
+    int rc = green_cond_wait(k->c, k->l, pick(3) * 1e-3 + 1e-3);
+    int err = errno;
+    k->waiting = 0;
+    if (rc == -1 && err == EBADF) {
+        if (k->l)
+            fail("cond wait: EBADF but the lock exists");
+        return NULL;
     }
-    cond_case_unref(k);
+    if (rc == -1 && err != ETIMEDOUT && err != ECANCELED)
+        fail("cond wait");
+    if (!k->l)
+        fail("cond wait: the lock is held but was freed");
+    green_lock_release(k->l);
     return NULL;
 }
 
@@ -187,35 +193,36 @@ static void op_free_lock_under_cond(void)
     struct cond_case *k = malloc(sizeof *k);
     if (!k)
         fail("malloc");
-    *k = (struct cond_case){2, green_cond_new(), green_lock_new(0), -2, 0};
+    *k = (struct cond_case){green_cond_new(), green_lock_new(0), 0};
     green_t *w = green_spawn(cond_waiter, k);
-    if (!k->c || !k->l || !w)
+    if (!k->c || !k->l || !w || green_link(w, cond_case_done, k) != 0)
         fail("cond case setup");
     green_yield(); /* w waits, the lock released */
     if (pick(2))
         green_cond_signal(k->c);
-    green_lock_free(k->l);
-    stats.lock_frees++;
+    if (k->waiting) {
+        green_lock_free(k->l);
+        k->l = NULL;
+        stats.lock_frees++;
+    }
     green_release(w);
-    cond_case_unref(k);
 }
 
 /* green_poll on fd A while another greenlet green_closes A and a new
    socket takes number A with data in it: the poller must see POLLNVAL,
-   never the new socket's readiness. */
+   never the new socket's readiness.  Freed by a link on the poller. */
 struct poll_case {
-    int refs;
     int fd;
     int started;      /* the poller called green_poll (and so parked or
                          returned before anyone else ran) */
     int reused;       /* the fd's number now names another socket */
-    int closer[2];    /* closed by the last one out */
+    int closer[2];    /* the new socket pair */
 };
 
-static void poll_case_unref(struct poll_case *k)
+static void poll_case_done(green_t *g, void *arg)
 {
-    if (--k->refs > 0)
-        return;
+    (void)g;
+    struct poll_case *k = arg;
     green_close(k->closer[0]);
     green_close(k->closer[1]);
     free(k);
@@ -229,7 +236,6 @@ static void *poller(void *arg)
     int rc = green_poll(&p, 1, 50);
     if (k->reused && rc > 0 && (p.revents & POLLIN))
         fail("poll reported a reused fd number ready");
-    poll_case_unref(k);
     return NULL;
 }
 
@@ -239,8 +245,10 @@ static void op_poll_close_reuse(void)
     struct poll_case *k = malloc(sizeof *k);
     if (!k || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, a))
         fail("socketpair");
-    *k = (struct poll_case){2, a[0], 0, 0, {-1, -1}};
+    *k = (struct poll_case){a[0], 0, 0, {-1, -1}};
     green_t *p = green_spawn(poller, k);
+    if (!p || green_link(p, poll_case_done, k) != 0)
+        fail("poll case setup");
     green_yield(); /* the poller waits on a[0] */
     green_close(a[0]);
     green_close(a[1]);
@@ -256,7 +264,6 @@ static void op_poll_close_reuse(void)
         fail("write");
     stats.poll_reuses += k->reused;
     green_release(p);
-    poll_case_unref(k);
 }
 
 static void *worker(void *arg)
