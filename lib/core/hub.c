@@ -634,6 +634,7 @@ int green__park(double timeout, const char *what)
     g->state = GREEN__WAITING;
     g->wake_err = 0;
     g->wait_what = what;
+    g->wait_since = now;
     green__schedule(hub);
     /* Woken: by a waker, a kill (ECANCELED) or the deadline (ETIMEDOUT). */
     green__deadline_clear(hub, g);

@@ -92,6 +92,7 @@ struct green {
                                    shutdown can unlink it */
     const char *wait_what;      /* for green_dump: "sleeping", ... */
     int wait_fd;                /* for green_dump, -1 if none */
+    double wait_since;          /* green__now() when this park began */
     uint64_t run_seq;           /* when it became runnable (rounds) */
 };
 
