@@ -620,6 +620,21 @@ GREEN_EXPORT int green_patch_active(void);
    libev or link callback. */
 GREEN_EXPORT void green_dump(FILE *out);
 
+/* Write green_dump(stderr) of the calling thread's hub each time signum
+   arrives, for a running server (kill -USR2 PID); signum 0 stops it.
+   The environment variable GREEN_DUMP_SIGNAL=SIGUSR2 (or USR2, or a
+   number) does the same when a hub is created.  The signal handler only
+   writes a byte to a pipe; the dump runs in the hub between greenlets,
+   so a greenlet that blocks the hub delays it.  One hub per process at
+   a time, with one signal: calling it again from the same hub switches
+   signals.  While it is on, the signal's previous disposition is saved,
+   and restored by signum 0 or green_shutdown; do not green_signal_wait
+   the same signal meanwhile.  Returns 0 or -1 with errno: EINVAL (an
+   invalid signal, SIGKILL, SIGSTOP, SIGSEGV, SIGBUS, SIGFPE, SIGILL, or
+   SIGURG, which the monitor uses), EBUSY (another thread's hub dumps on
+   a signal), ENOMEM, EMFILE/ENFILE (the pipe, made once). */
+GREEN_EXPORT int green_dump_on_signal(int signum);
+
 /* Start the blocked-loop monitor of the calling thread's hub (the
    environment variable GREEN_MONITOR=seconds does the same when the hub
    is created).  A monitor thread samples the hub every seconds/20; when

@@ -293,6 +293,80 @@ START_TEST(dump_has_the_columns_of_info_greenlets)
 }
 END_TEST
 
+/* The dump that a signal asks for, written to stderr by the hub. */
+static char *dump_after_signal(int signum)
+{
+    FILE *tmp;
+    int saved = capture_stderr(&tmp);
+    raise(signum);
+    ck_assert_int_eq(green_sleep(0.05), 0); /* the hub polls: it dumps */
+    return restore_stderr(tmp, saved);
+}
+
+START_TEST(dump_on_signal)
+{
+    green_attr_t attr = {0, "dump-me"};
+    green_t *g = green_new(sleep_long, NULL, &attr);
+    green_start(g);
+    ck_assert_int_eq(green_dump_on_signal(SIGUSR2), 0);
+    char *out = dump_after_signal(SIGUSR2);
+    ck_assert_msg(strstr(out, "dump-me") && strstr(out, "sleeping") &&
+                      strstr(out, "waiting on"),
+                  "stderr: %s", out);
+    /* Off again: the default disposition is back. */
+    ck_assert_int_eq(green_dump_on_signal(0), 0);
+    struct sigaction sa;
+    sigaction(SIGUSR2, NULL, &sa);
+    ck_assert(sa.sa_handler == SIG_DFL);
+    green_kill(g, -1);
+    green_release(g);
+}
+END_TEST
+
+START_TEST(dump_signal_from_environment)
+{
+    setenv("GREEN_DUMP_SIGNAL", "SIGUSR1", 1);
+    green_attr_t attr = {0, "env-dumped"};
+    green_t *g = green_new(sleep_long, NULL, &attr); /* creates the hub */
+    unsetenv("GREEN_DUMP_SIGNAL");
+    green_start(g);
+    char *out = dump_after_signal(SIGUSR1);
+    ck_assert_msg(strstr(out, "env-dumped"), "stderr: %s", out);
+    green_kill(g, -1);
+    green_release(g);
+    green_shutdown(); /* restores the disposition */
+    struct sigaction sa;
+    sigaction(SIGUSR1, NULL, &sa);
+    ck_assert(sa.sa_handler == SIG_DFL);
+}
+END_TEST
+
+static void *dump_from_other_thread(void *arg)
+{
+    *(int *)arg = green_dump_on_signal(SIGUSR1) == -1 ? errno : 0;
+    green_shutdown();
+    return NULL;
+}
+
+START_TEST(dump_on_signal_errors)
+{
+    GREEN_ASSERT_ERRNO(green_dump_on_signal(-1), EINVAL);
+    GREEN_ASSERT_ERRNO(green_dump_on_signal(SIGKILL), EINVAL);
+    GREEN_ASSERT_ERRNO(green_dump_on_signal(SIGSEGV), EINVAL);
+    GREEN_ASSERT_ERRNO(green_dump_on_signal(SIGURG), EINVAL);
+    GREEN_ASSERT_ERRNO(green_dump_on_signal(100000), EINVAL);
+    ck_assert_int_eq(green_dump_on_signal(0), 0); /* off: no-op */
+    /* One hub per process. */
+    ck_assert_int_eq(green_dump_on_signal(SIGUSR2), 0);
+    pthread_t t;
+    int err = -1;
+    pthread_create(&t, NULL, dump_from_other_thread, &err);
+    pthread_join(t, NULL);
+    ck_assert_int_eq(err, EBUSY);
+    ck_assert_int_eq(green_dump_on_signal(0), 0);
+}
+END_TEST
+
 START_TEST(monitor_bad_arguments)
 {
     GREEN_ASSERT_ERRNO(green_monitor_start(0), EINVAL);
@@ -319,6 +393,9 @@ static Suite *diag_suite(void)
     tcase_add_test(tc, absurd_thresholds_fail_at_once);
     tcase_add_test(tc, stop_does_not_hang);
     tcase_add_test(tc, dump_has_the_columns_of_info_greenlets);
+    tcase_add_test(tc, dump_on_signal);
+    tcase_add_test(tc, dump_signal_from_environment);
+    tcase_add_test(tc, dump_on_signal_errors);
     tcase_add_test(tc, monitor_bad_arguments);
     suite_add_tcase(s, tc);
     return s;

@@ -11,6 +11,7 @@
    per switch beyond the counter it always keeps. */
 #include <errno.h>
 #include <execinfo.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
@@ -19,6 +20,7 @@
 #include <string.h>
 
 #include "core/hub.h"
+#include "core/sys.h"
 
 /* Thresholds above this (about 11.5 days) are EINVAL: nothing that long
    is a blocked loop, and it keeps every deadline far from overflow. */
@@ -290,6 +292,33 @@ static void *monitor_main(void *arg)
 }
 
 /******************************************************************************/
+/*  The hub's diagnostics module: the monitor and the dump signal             */
+/******************************************************************************/
+
+struct diag {
+    struct monitor *mon;     /* NULL when stopped */
+    int dumping;             /* dump_io is started (dump_hub is ours) */
+    ev_io dump_io;           /* the dump pipe's read end */
+};
+
+static void diag_term(struct green__hub *hub);
+static void diag_fork_child(struct green__hub *hub);
+
+static struct diag *diag_peek(struct green__hub *hub)
+{
+    return hub->mod[GREEN__MOD_MONITOR].state;
+}
+
+static struct diag *diag_get(struct green__hub *hub)
+{
+    struct diag *d = diag_peek(hub);
+    if (!d && (d = calloc(1, sizeof *d)) != NULL)
+        green__module_set(hub, GREEN__MOD_MONITOR, d, diag_term,
+                          diag_fork_child);
+    return d;
+}
+
+/******************************************************************************/
 /*  Start and stop                                                            */
 /******************************************************************************/
 
@@ -301,9 +330,9 @@ static void watchers_stop(struct monitor *m)
     ev_check_stop(m->hub->loop, &m->check);
 }
 
-static void monitor_term(struct green__hub *hub)
+static void monitor_term(struct diag *d)
 {
-    struct monitor *m = hub->mod[GREEN__MOD_MONITOR].state;
+    struct monitor *m = d->mon;
     if (!m)
         return;
     pthread_mutex_lock(&m->mu);
@@ -317,7 +346,7 @@ static void monitor_term(struct green__hub *hub)
     pthread_cond_destroy(&m->cv);
     pthread_mutex_destroy(&m->mu);
     free(m);
-    green__module_set(hub, GREEN__MOD_MONITOR, NULL, NULL, NULL);
+    d->mon = NULL;
 }
 
 /* The monitor's waits use the monotonic clock: a wall-clock step must
@@ -333,11 +362,8 @@ static void sync_init(struct monitor *m)
 }
 
 /* The monitor thread did not survive the fork: start a new one. */
-static void monitor_fork_child(struct green__hub *hub)
+static void monitor_fork_child(struct monitor *m)
 {
-    struct monitor *m = hub->mod[GREEN__MOD_MONITOR].state;
-    if (!m)
-        return;
     sync_init(m);
     m->stop = 0;
     if (pthread_create(&m->thread, NULL, monitor_main, m) != 0)
@@ -351,8 +377,10 @@ int green_monitor_start(double seconds)
     struct green__hub *hub = green__hub_get();
     if (!hub)
         return -1;
-    if (hub->mod[GREEN__MOD_MONITOR].state)
-        monitor_term(hub); /* restart with the new threshold */
+    struct diag *d = diag_get(hub);
+    if (!d)
+        return green__fail(ENOMEM);
+    monitor_term(d); /* restart with the new threshold */
     struct monitor *m = calloc(1, sizeof *m);
     if (!m)
         return green__fail(ENOMEM);
@@ -380,16 +408,16 @@ int green_monitor_start(double seconds)
         free(m);
         return green__fail(err);
     }
-    green__module_set(hub, GREEN__MOD_MONITOR, m,
-                      monitor_term, monitor_fork_child);
+    d->mon = m;
     return 0;
 }
 
 void green_monitor_stop(void)
 {
     struct green__hub *hub = green__hub_peek();
-    if (hub)
-        monitor_term(hub);
+    struct diag *d = hub ? diag_peek(hub) : NULL;
+    if (d)
+        monitor_term(d);
 }
 
 void green_monitor_set_callback(green_monitor_fn fn, void *arg)
@@ -400,13 +428,168 @@ void green_monitor_set_callback(green_monitor_fn fn, void *arg)
     pthread_mutex_unlock(&report_mu);
 }
 
+/******************************************************************************/
+/*  green_dump on a signal                                                    */
+/******************************************************************************/
+
+/* The handler only writes a byte to a pipe that is created once and
+   never closed (so a late signal can never write into a reused fd); the
+   registered hub watches the read end and dumps from its loop, between
+   greenlets, where green_dump is safe.  One hub per process. */
+static pthread_mutex_t dump_mu = PTHREAD_MUTEX_INITIALIZER;
+static int dump_pipe[2] = {-1, -1};
+static int dump_signum;                /* 0: none */
+static struct green__hub *dump_hub;    /* the hub that dumps */
+static struct sigaction dump_saved;    /* the disposition before ours */
+
+static void on_dump_signal(int sig)
+{
+    (void)sig;
+    int saved = errno;
+    char c = 0;
+    /* Raw: a patched write() must not try to park in a handler.  A
+       full pipe fails, harmlessly: a dump is pending anyway. */
+    ssize_t n = green__sys_write(dump_pipe[1], &c, 1);
+    (void)n;
+    errno = saved;
+}
+
+static void on_dump_readable(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    char buf[64];
+    while (green__sys_read(w->fd, buf, sizeof buf) > 0)
+        ;
+    green_dump(stderr);
+    fflush(stderr);
+}
+
+static int dump_signum_ok(int signum)
+{
+    switch (signum) {
+    case SIGKILL: case SIGSTOP: case SIGSEGV: case SIGBUS: case SIGFPE:
+    case SIGILL: case CAPTURE_SIGNAL:
+        return 0;
+    default:
+        return signum > 0 && signum < NSIG;
+    }
+}
+
+static int dump_pipe_open(void)
+{
+    if (dump_pipe[0] >= 0)
+        return 0;
+    return pipe2(dump_pipe, O_CLOEXEC | O_NONBLOCK);
+}
+
+/* Stop dumping from hub d (dump_mu held). */
+static void dump_stop(struct green__hub *hub, struct diag *d)
+{
+    if (!d->dumping)
+        return;
+    sigaction(dump_signum, &dump_saved, NULL);
+    ev_ref(hub->loop);
+    ev_io_stop(hub->loop, &d->dump_io);
+    d->dumping = 0;
+    dump_signum = 0;
+    dump_hub = NULL;
+}
+
+static int dump_start(struct green__hub *hub, struct diag *d, int signum)
+{
+    if (dump_hub && dump_hub != hub)
+        return EBUSY;
+    if (dump_pipe_open() != 0)
+        return errno;
+    dump_stop(hub, d);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_dump_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(signum, &sa, &dump_saved) != 0)
+        return errno;
+    ev_io_init(&d->dump_io, on_dump_readable, dump_pipe[0], EV_READ);
+    ev_io_start(hub->loop, &d->dump_io);
+    ev_unref(hub->loop); /* must not keep the loop alive */
+    d->dumping = 1;
+    dump_signum = signum;
+    dump_hub = hub;
+    return 0;
+}
+
+int green_dump_on_signal(int signum)
+{
+    if (signum != 0 && !dump_signum_ok(signum))
+        return green__fail(EINVAL);
+    struct green__hub *hub = green__hub_get();
+    if (!hub)
+        return -1;
+    struct diag *d = diag_get(hub);
+    if (!d)
+        return green__fail(ENOMEM);
+    pthread_mutex_lock(&dump_mu);
+    int err = 0;
+    if (signum)
+        err = dump_start(hub, d, signum);
+    else
+        dump_stop(hub, d);
+    pthread_mutex_unlock(&dump_mu);
+    return err ? green__fail(err) : 0;
+}
+
+static void diag_term(struct green__hub *hub)
+{
+    struct diag *d = diag_peek(hub);
+    if (!d)
+        return;
+    monitor_term(d);
+    pthread_mutex_lock(&dump_mu);
+    dump_stop(hub, d);
+    pthread_mutex_unlock(&dump_mu);
+    free(d);
+    green__module_set(hub, GREEN__MOD_MONITOR, NULL, NULL, NULL);
+}
+
+static void diag_fork_child(struct green__hub *hub)
+{
+    struct diag *d = diag_peek(hub);
+    if (d && d->mon)
+        monitor_fork_child(d->mon);
+}
+
+/* "SIGUSR2", "USR2" or "12"; 0 if none of those. */
+static int parse_signal(const char *s)
+{
+    static const struct { const char *name; int num; } names[] = {
+        {"HUP", SIGHUP}, {"INT", SIGINT}, {"QUIT", SIGQUIT},
+        {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"TERM", SIGTERM},
+        {"WINCH", SIGWINCH}, {"PWR", SIGPWR}, {"TTIN", SIGTTIN},
+    };
+    char *end;
+    long n = strtol(s, &end, 10);
+    if (*s && !*end)
+        return n > 0 && n < NSIG ? (int)n : 0;
+    if (strncmp(s, "SIG", 3) == 0)
+        s += 3;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(s, names[i].name) == 0)
+            return names[i].num;
+    return 0;
+}
+
 void green__monitor_from_env(void)
 {
     const char *s = getenv("GREEN_MONITOR");
-    if (!s || !*s)
-        return;
-    char *end;
-    double v = strtod(s, &end);
-    if (*end == 0)
-        green_monitor_start(v); /* an invalid value is ignored */
+    if (s && *s) {
+        char *end;
+        double v = strtod(s, &end);
+        if (*end == 0)
+            green_monitor_start(v); /* an invalid value is ignored */
+    }
+    s = getenv("GREEN_DUMP_SIGNAL");
+    int signum = s ? parse_signal(s) : 0;
+    if (signum)
+        green_dump_on_signal(signum); /* EBUSY: another hub has it */
 }
