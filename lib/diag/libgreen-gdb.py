@@ -70,7 +70,7 @@ class Greenlet:
         self.thread = thread
         self.hub = hub
         self.id = int(g["id"])
-        name = g["name"].string(length=32).split("\0")[0]
+        name = g["name"].string(length=32, errors="replace").split("\0")[0]
         self.name = name or "greenlet-%d" % self.id
         state = int(g["state"])
         self.state = STATES[state] if 0 <= state < len(STATES) else "?"
