@@ -31,6 +31,7 @@ struct consumer {
     char seen[64];  /* the first items it handled, for the summary */
 };
 
+/* tutorial:begin workers */
 static void *produce(void *arg)
 {
     struct producer *p = arg;
@@ -68,6 +69,7 @@ static void *consume(void *arg)
         green_queue_task_done(c->q);
     }
 }
+/* tutorial:end */
 
 int main(void)
 {

@@ -652,11 +652,87 @@ GREEN_EXPORT int green_patch_active(void);
 /*  Diagnostics                                                               */
 /******************************************************************************/
 
-/* List every live greenlet of this thread: id, name, state. */
+/* Write one line per greenlet of the calling thread's hub to out (NULL:
+   stderr): main (unless the hub is embedded), then every greenlet not
+   yet done, under a header line.  Columns: id, name, state (new, later,
+   runnable, running, waiting, done), what it waits on ("sleeping",
+   "joining", "waiting for an event", "waiting to read on fd 5", ...; "-"
+   when not waiting), how long it has waited ("0.250s"), its stack size
+   and the bytes in use at its last switch ("-" for main and the hub, which
+   run on the thread's stack).  gdb's `info greenlets` (see libgreen(7))
+   shows the same columns for every thread.  Without a hub in this
+   thread it writes one line saying so.  Never switches; safe from a
+   libev or link callback. */
 GREEN_EXPORT void green_dump(FILE *out);
-/* Report when the hub does not cycle for `seconds` (GREEN_MONITOR). */
+
+/* Write green_dump(stderr) of the calling thread's hub each time signum
+   arrives, for a running server (kill -USR2 PID); signum 0 stops it.
+   The environment variable GREEN_DUMP_SIGNAL=SIGUSR2 (or USR2, or a
+   number) does the same when a hub is created.  The signal handler only
+   writes a byte to a pipe; the dump runs in the hub between greenlets,
+   so a greenlet that blocks the hub delays it.  One hub per process at
+   a time, with one signal: calling it again from the same hub switches
+   signals.  While it is on, the signal's previous disposition is saved,
+   and restored by signum 0 or green_shutdown; do not green_signal_wait
+   the same signal meanwhile.  Returns 0 or -1 with errno: EINVAL (an
+   invalid signal, SIGKILL, SIGSTOP, SIGSEGV, SIGBUS, SIGFPE, SIGILL, or
+   SIGURG, which the monitor uses), EBUSY (another thread's hub dumps on
+   a signal), ENOMEM, EMFILE/ENFILE (the pipe, made once). */
+GREEN_EXPORT int green_dump_on_signal(int signum);
+
+/* Start the blocked-loop monitor of the calling thread's hub (the
+   environment variable GREEN_MONITOR=seconds does the same when the hub
+   is created).  A monitor thread samples the hub every seconds/20; when
+   the hub neither switched nor polled for longer than `seconds`, one
+   greenlet is running without yielding: a blocking episode.  Each
+   episode is reported twice: once when it crosses the threshold
+   ("ongoing", with the backtrace of the blocking code and the time so
+   far) and once when it ends, with its real duration (to within
+   seconds/20).  The report names the greenlet (id and name).  By default
+   both go to stderr; green_monitor_set_callback replaces that.
+
+   The backtrace is taken on the hub thread itself: the monitor sends it
+   SIGURG, whose handler runs backtrace(3) on the thread's alternate
+   signal stack.  Caveats: the handler is installed only if SIGURG has
+   the default or ignore disposition (else no backtrace); once installed
+   it stays; a blocking syscall in the hub thread (nanosleep, poll, ...)
+   may return early with EINTR, as with any signal; function names need
+   symbols in the dynamic table (link with -rdynamic) or an external
+   symbolizer (addr2line, gdb) on the addresses.
+
+   Calling it again restarts the monitor with the new threshold.  Returns
+   0, or -1 with errno: EINVAL (seconds NaN, <= 0, infinite or above 1e6
+   s: such a threshold is never a blocked loop), ENOMEM, EAGAIN (no
+   thread could be created).  green_shutdown stops it. */
 GREEN_EXPORT int green_monitor_start(double seconds);
+
+/* Stop the calling thread's monitor and wait for its thread (an ongoing
+   episode is reported as ended now).  No monitor: no-op. */
 GREEN_EXPORT void green_monitor_stop(void);
+
+/* One report of the monitor.  Pointers are valid during the callback
+   only. */
+typedef struct green_monitor_report {
+    int ongoing;          /* 1: crossed the threshold, still blocked;
+                             0: the episode ended */
+    double seconds;       /* blocked so far (ongoing) or in all (ended) */
+    double threshold;     /* the monitor's threshold */
+    uint64_t id;          /* the greenlet that blocked the hub */
+    const char *name;     /* its name (green_name) */
+    void *const *frames;  /* backtrace(3) return addresses of the blocking
+                             code, innermost first; NULL if none */
+    int nframes;          /* entries in frames (0 if none) */
+} green_monitor_report_t;
+typedef void (*green_monitor_fn)(const green_monitor_report_t *report,
+                                 void *arg);
+
+/* Deliver every monitor report of every thread's hub to fn(report, arg)
+   instead of writing it to stderr; fn NULL restores stderr.  fn runs on
+   a monitor thread, never on the hub thread, at most twice per episode
+   (ongoing, then ended); it must not call libgreen and should return
+   quickly (the monitor does not sample meanwhile).  Process-wide; takes
+   effect for the next report. */
+GREEN_EXPORT void green_monitor_set_callback(green_monitor_fn fn, void *arg);
 
 #ifdef __cplusplus
 }

@@ -483,29 +483,84 @@ uint64_t green_id(const green_t *g)
     return g ? g->id : 0;
 }
 
+/* The columns of green_dump, shared with the gdb extension's `info
+   greenlets` (lib/diag/libgreen-gdb.py): keep the two in step. */
 static const char *state_name(const struct green *g)
 {
     switch (g->state) {
     case GREEN__NEW:
-        return g->scheduled ? "starting later" : "new";
+        return g->scheduled ? "later" : "new";
     case GREEN__RUNNABLE:
         return "runnable";
     case GREEN__RUNNING:
         return "running";
     case GREEN__WAITING:
-        return g->wait_what ? g->wait_what : "waiting";
+        return "waiting";
     default:
         return "done";
     }
 }
 
-static void dump_one(FILE *out, const struct green *g)
+/* Where a switched-out greenlet's stack pointer was saved, NULL when the
+   backend or the architecture does not say. */
+static const char *saved_sp(const struct green *g)
 {
-    fprintf(out, "  %" PRIu64 " %-20s %s", g->id, green_name(g),
-            state_name(g));
-    if (g->state == GREEN__WAITING && g->wait_fd >= 0)
-        fprintf(out, " on fd %d", g->wait_fd);
-    fputc('\n', out);
+#if defined(GREEN_CONTEXT_ASM)
+    return g->ctx.sp;
+#elif defined(__x86_64__)
+    return (const char *)g->ctx.uc.uc_mcontext.gregs[REG_RSP];
+#elif defined(__aarch64__)
+    return (const char *)g->ctx.uc.uc_mcontext.sp;
+#else
+    return NULL;
+#endif
+}
+
+/* "sleeping", "waiting to read on fd 5", or "-". */
+static void format_wait(char *buf, size_t n, const struct green *g)
+{
+    if (g->state != GREEN__WAITING)
+        snprintf(buf, n, "-");
+    else if (g->wait_fd >= 0)
+        snprintf(buf, n, "%s on fd %d", g->wait_what ? g->wait_what : "?",
+                 g->wait_fd);
+    else
+        snprintf(buf, n, "%s", g->wait_what ? g->wait_what : "?");
+}
+
+/* Stack size and the bytes in use below its top (the depth at the last
+   switch; the running greenlet's is now's).  Main and the hub run on the
+   thread's own stack: "-". */
+static void format_stack(char *size, char *used, size_t n,
+                         const struct green *g)
+{
+    if (!g->stack.map) {
+        snprintf(size, n, "-");
+        snprintf(used, n, "-");
+        return;
+    }
+    const char *lo = green__stack_lo(&g->stack);
+    const char *top = lo + green__stack_size(&g->stack);
+    char here;
+    const char *sp = g->state == GREEN__RUNNING ? &here : saved_sp(g);
+    snprintf(size, n, "%zuK", green__stack_size(&g->stack) / 1024);
+    if (sp && sp >= lo && sp <= top)
+        snprintf(used, n, "%.1fK", (double)(top - sp) / 1024);
+    else
+        snprintf(used, n, "?");
+}
+
+static void dump_one(FILE *out, const struct green *g, double now)
+{
+    char what[64], waited[32], size[32], used[32];
+    format_wait(what, sizeof what, g);
+    if (g->state == GREEN__WAITING)
+        snprintf(waited, sizeof waited, "%.3fs", now - g->wait_since);
+    else
+        snprintf(waited, sizeof waited, "-");
+    format_stack(size, used, sizeof size, g);
+    fprintf(out, "%6" PRIu64 " %-20s %-8s %-30s %9s %6s %7s\n", g->id,
+            green_name(g), state_name(g), what, waited, size, used);
 }
 
 void green_dump(FILE *out)
@@ -519,11 +574,14 @@ void green_dump(FILE *out)
     }
     fprintf(out, "libgreen: %zu alive, current %" PRIu64 "\n", hub->alive,
             hub->current->id);
+    fprintf(out, "%6s %-20s %-8s %-30s %9s %6s %7s\n", "id", "name",
+            "state", "waiting on", "waited", "stack", "used");
+    double now = ev_time(); /* the clock of wait_since (ev_now) */
     if (!hub->embedded)
-        dump_one(out, &hub->main);
+        dump_one(out, &hub->main, now);
     struct green__list *it;
     green__list_foreach(it, &hub->live)
-        dump_one(out, green__container_of(it, struct green, all));
+        dump_one(out, green__container_of(it, struct green, all), now);
 }
 
 #define GREEN__STR(x) #x

@@ -746,6 +746,7 @@ int green__wait_park(struct green__wait *w)
     g->wait_what = w->what;
     g->wait_fd = w->fd;
     g->state = GREEN__WAITING;
+    g->wait_since = ev_now(hub->loop);
     schedule(hub);
     /* Woken: by a clause, a kill (ECANCELED), the deadline (ETIMEDOUT)
        or the hub (EDEADLK). */

@@ -70,7 +70,8 @@ struct green {
                                    woken and not resumed yet), else NULL */
     const char *wait_what;      /* for green_dump: "sleeping", ... */
     int wait_fd;                /* for green_dump, -1 if none */
-    double wait_since;          /* green__now() when the wait began */
+    double wait_since;          /* when the wait began: the loop's cached
+                                   ev_now (no clock read per wait) */
     uint64_t run_seq;           /* when it became runnable (rounds) */
 };
 
