@@ -17,6 +17,7 @@ static void *fail(void *arg)
 {
     (void)arg;
     green_fail(EPROTO); /* "raise": the greenlet ends with an error */
+    return NULL;        /* not reached */
 }
 
 static void show(const char *who, green_t *g)
