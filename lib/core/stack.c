@@ -92,7 +92,7 @@ struct green__stack_pool {
 static int guard_mode;
 /* process_madvise on ourselves: 0 untried, 1 works, 2 unavailable. */
 static int vector_mode;
-static size_t page_size;
+size_t green__page_size_v;
 static size_t default_size;
 
 /* These process-wide settings are computed on first use by whichever
@@ -101,13 +101,10 @@ static size_t default_size;
 #define LOAD(v) __atomic_load_n(&(v), __ATOMIC_RELAXED)
 #define STORE(v, x) __atomic_store_n(&(v), (x), __ATOMIC_RELAXED)
 
-size_t green__page_size(void)
+size_t green__page_size_slow(void)
 {
-    size_t p = LOAD(page_size);
-    if (GREEN_UNLIKELY(p == 0)) {
-        p = (size_t)sysconf(_SC_PAGESIZE);
-        STORE(page_size, p);
-    }
+    size_t p = (size_t)sysconf(_SC_PAGESIZE);
+    STORE(green__page_size_v, p);
     return p;
 }
 
@@ -505,5 +502,5 @@ int green__stack_in_guard(const struct green__stack *s, const void *addr)
 {
     const char *g = s->map;
     return g && (const char *)addr >= g &&
-           (const char *)addr < g + LOAD(page_size);
+           (const char *)addr < g + LOAD(green__page_size_v);
 }

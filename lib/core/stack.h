@@ -33,7 +33,15 @@ struct green__stack_cache {
 #define GREEN__STACK_MIN (16 * 1024)
 #define GREEN__STACK_DEFAULT (256 * 1024)
 
-size_t green__page_size(void);
+/* The page size, read once (green__page_size_slow) and then inline:
+   stack bounds are computed on every spawn. */
+extern size_t green__page_size_v;
+size_t green__page_size_slow(void);
+static inline size_t green__page_size(void)
+{
+    size_t p = __atomic_load_n(&green__page_size_v, __ATOMIC_RELAXED);
+    return __builtin_expect(p != 0, 1) ? p : green__page_size_slow();
+}
 /* The default usable size: GREEN_STACK_SIZE if valid, else 256 KiB. */
 size_t green__stack_default(void);
 /* Round a requested usable size to pages.  Returns 0 and sets errno
