@@ -12,7 +12,9 @@
    Guards are installed ahead of use, GUARD_BATCH slots per call
    (process_madvise with a vector where the kernel takes it for the
    calling process, one madvise per slot otherwise, one mprotect per
-   slot, lazily, with the fallback, which does split the mapping).
+   slot, lazily, with the fallback, which does split the mapping).  With
+   the vector call, the same batch's top pages are populated in a second
+   call (MADV_POPULATE_WRITE) instead of faulting in one by one.
 
    A freed stack goes on the pool's warm LIFO (its pages stay committed,
    so the next spawn touches nothing new).  When the LIFO reaches twice
@@ -41,6 +43,9 @@
 
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102 /* Linux 6.13 */
+#endif
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
 #endif
 #ifndef SYS_process_madvise
 #define SYS_process_madvise 440 /* same number on x86-64 and aarch64 */
@@ -92,6 +97,8 @@ struct green__stack_pool {
 static int guard_mode;
 /* process_madvise on ourselves: 0 untried, 1 works, 2 unavailable. */
 static int vector_mode;
+/* Populating top pages ahead through process_madvise: 0 works, 1 not. */
+static int no_populate;
 size_t green__page_size_v;
 static size_t default_size;
 
@@ -212,6 +219,30 @@ static unsigned madvise_vec(struct iovec *iov, unsigned n, int advice)
     return n;
 }
 
+/* Fault in the top page of n fresh slots from `first` on, where a new
+   greenlet's first frames go, in one call: cheaper than n page faults
+   (about 1.25 against 1.7-2 us a page on the VM this was measured on).
+   Only through the vector call: one madvise per page would cost what
+   the faults cost.  Best effort, errno kept. */
+static void populate_tops(struct green__slab *slab, unsigned first,
+                          unsigned n)
+{
+    if (LOAD(vector_mode) != 1 || LOAD(no_populate) || n < 2)
+        return;
+    int saved = errno;
+    size_t page = green__page_size();
+    struct iovec iov[GUARD_BATCH];
+    for (unsigned i = 0; i < n; i++) {
+        iov[i].iov_base = slab->base + (size_t)(first + i + 1) * slab->slot -
+                          page;
+        iov[i].iov_len = page;
+    }
+    if (syscall(SYS_process_madvise, PIDFD_SELF_GROUP, iov, (size_t)n,
+                MADV_POPULATE_WRITE, 0u) < 0)
+        STORE(no_populate, 1);
+    errno = saved;
+}
+
 /* Give the next slots of slab their guard page: a batch with madvise
    guards, one slot with mprotect (whose split VMAs hit vm.max_map_count,
    so they are added only as stacks are needed).  Returns 0, or -1 when
@@ -229,9 +260,11 @@ static int guard_ahead(struct green__slab *slab)
             iov[n].iov_len = page;
         }
         unsigned done = madvise_vec(iov, n, MADV_GUARD_INSTALL);
-        slab->guarded += done;
-        if (done > 0)
+        if (done > 0) {
+            populate_tops(slab, slab->guarded, done);
+            slab->guarded += done;
             return 0;
+        }
         /* Older kernel: EINVAL.  Fall back for good. */
         STORE(guard_mode, 2);
     }
