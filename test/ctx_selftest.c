@@ -8,13 +8,8 @@
    the context finishes through green__ctx_switch_final and a second one
    is made on the same stack.  Exit status 0 on success.
 
-   Native: make check with --with-context=asm runs it.  Cross (aarch64),
-   from the source tree, with config.h holding GREEN_CONTEXT_ASM:
-     mkdir -p /tmp/a64 && echo '#define GREEN_CONTEXT_ASM 1' >/tmp/a64/config.h
-     aarch64-linux-gnu-gcc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -static \
-         -I/tmp/a64 -Ilib/core test/ctx_selftest.c lib/core/context_asm.c \
-         lib/core/context_aarch64.S -lm -o /tmp/a64/ctx_selftest
-     qemu-aarch64-static /tmp/a64/ctx_selftest */
+   Native: make check with --with-context=asm runs it.  Cross, for
+   aarch64 under qemu-aarch64-static: sh test/ctx_cross_aarch64.sh. */
 #include <fenv.h>
 #include <stdint.h>
 #include <stdio.h>
