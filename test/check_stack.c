@@ -398,6 +398,8 @@ START_TEST(many_stacks_need_few_mappings)
 {
     /* Stacks come in batches (one mmap for many, guards that do not
        split it): 20,000 parked greenlets add a handful of mappings. */
+    if (test_light())
+        return;
     if (!have_madvise_guards()) {
         fprintf(stderr, "no MADV_GUARD_INSTALL: skipped\n");
         return;
