@@ -41,6 +41,29 @@
 #define GREEN_USE_VALGRIND 1
 #endif
 
+/* These process-wide settings are computed on first use by whichever
+   thread gets there; every thread computes the same value, so relaxed
+   atomics (plain moves) make the race benign and TSan-clean. */
+#define LOAD(v) __atomic_load_n(&(v), __ATOMIC_RELAXED)
+#define STORE(v, x) __atomic_store_n(&(v), (x), __ATOMIC_RELAXED)
+
+#ifdef GREEN_USE_VALGRIND
+/* 1 under Valgrind, 0 natively, -1 not asked yet.  A client request
+   costs a dependent chain of a dozen cycles even natively, so the stack
+   (de)registrations on every spawn ask only under Valgrind. */
+static int on_valgrind = -1;
+
+static int under_valgrind(void)
+{
+    int v = LOAD(on_valgrind);
+    if (GREEN_UNLIKELY(v < 0)) {
+        v = RUNNING_ON_VALGRIND ? 1 : 0;
+        STORE(on_valgrind, v);
+    }
+    return v;
+}
+#endif
+
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102 /* Linux 6.13 */
 #endif
@@ -101,12 +124,6 @@ static int vector_mode;
 static int no_populate;
 size_t green__page_size_v;
 static size_t default_size;
-
-/* These process-wide settings are computed on first use by whichever
-   thread gets there; every thread computes the same value, so relaxed
-   atomics (plain moves) make the race benign and TSan-clean. */
-#define LOAD(v) __atomic_load_n(&(v), __ATOMIC_RELAXED)
-#define STORE(v, x) __atomic_store_n(&(v), (x), __ATOMIC_RELAXED)
 
 size_t green__page_size_slow(void)
 {
@@ -194,7 +211,7 @@ static unsigned madvise_vec(struct iovec *iov, unsigned n, int advice)
     int v = LOAD(vector_mode);
 #ifdef GREEN_USE_VALGRIND
     /* Valgrind does not know process_madvise: keep it quiet. */
-    if (v == 0 && RUNNING_ON_VALGRIND)
+    if (v == 0 && under_valgrind())
         STORE(vector_mode, v = 2);
 #endif
     if (n > 1 && v != 2) {
@@ -468,8 +485,11 @@ int green__stack_get(struct green__stack_cache *c, size_t size,
         return -1;
     }
 #ifdef GREEN_USE_VALGRIND
-    char *lo = green__stack_lo(s);
-    s->valgrind_id = VALGRIND_STACK_REGISTER(lo, lo + green__stack_size(s));
+    if (GREEN_UNLIKELY(under_valgrind())) {
+        char *lo = green__stack_lo(s);
+        s->valgrind_id =
+            VALGRIND_STACK_REGISTER(lo, lo + green__stack_size(s));
+    }
 #endif
     return 0;
 }
@@ -480,8 +500,10 @@ void green__stack_put(struct green__stack_cache *c, struct green__stack *s)
     if (!s->map)
         return;
 #ifdef GREEN_USE_VALGRIND
-    VALGRIND_STACK_DEREGISTER(s->valgrind_id);
-    s->valgrind_id = 0;
+    if (GREEN_UNLIKELY(under_valgrind())) {
+        VALGRIND_STACK_DEREGISTER(s->valgrind_id);
+        s->valgrind_id = 0;
+    }
 #endif
     struct green__stack_pool *pool = s->slab->pool;
     if (GREEN_UNLIKELY(!pool)) {
