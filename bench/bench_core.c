@@ -1,6 +1,7 @@
-/* Core figures: switch cost (green_yield vs a bare swapcontext pair),
-   spawn+join+release cost, resident memory per idle greenlet.  Prints
-   one "name value unit" line per figure. */
+/* Core figures: switch cost (green_yield beside two same-run floors: a
+   bare swapcontext pair and a bare asm switch ping-pong saving what the
+   asm backend saves), spawn+join+release cost, resident memory per idle
+   greenlet.  Prints one "name value unit" line per figure. */
 #include <green.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -8,6 +9,8 @@
 #include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
+
+#include "bare_switch.h"
 
 #define YIELDS 1000000
 #define SPAWNS 200000
@@ -64,6 +67,27 @@ static double bench_swapcontext(void)
         swapcontext(&uc_main, &uc_other); /* two switches per round */
     return (now() - t0) * 1e9 / YIELDS;
 }
+
+#ifdef BARE_SWITCH
+static void *bare_main_sp, *bare_other_sp;
+
+static void bare_asm_other(void)
+{
+    for (;;)
+        bench_bare_switch(&bare_other_sp, bare_main_sp);
+}
+
+static double bench_bare_asm(void)
+{
+    static char stack[64 * 1024] __attribute__((aligned(16)));
+    bare_other_sp = bench_bare_make(stack, sizeof stack, bare_asm_other);
+    long left = YIELDS / 2;
+    double t0 = now();
+    while (left-- > 0) /* two switches per round */
+        bench_bare_switch(&bare_main_sp, bare_other_sp);
+    return (now() - t0) * 1e9 / YIELDS;
+}
+#endif
 
 static void *empty(void *arg)
 {
@@ -123,10 +147,19 @@ static double bench_idle_rss(void)
 int main(void)
 {
     double swap = bench_swapcontext();
+#ifdef BARE_SWITCH
+    double bare = bench_bare_asm();
+#endif
     double yield = bench_yield();
     printf("swapcontext_switch %.1f ns\n", swap);
+#ifdef BARE_SWITCH
+    printf("bare_asm_switch %.1f ns\n", bare);
+#endif
     printf("green_yield_switch %.1f ns\n", yield);
     printf("yield_over_swapcontext %.2f ratio\n", yield / swap);
+#ifdef BARE_SWITCH
+    printf("yield_over_bare_asm_switch %.2f ratio\n", yield / bare);
+#endif
     printf("spawn_join_release %.1f ns\n", bench_spawn());
     printf("idle_greenlet_rss %.0f bytes\n", bench_idle_rss());
     green_shutdown();

@@ -1,6 +1,7 @@
 /* Stacks: sizes, guard pages, overflow reports, limits, RSS. */
 #include <signal.h>
 #include <stdint.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 
@@ -224,15 +225,21 @@ START_TEST(green_stack_size_sets_the_default)
 }
 END_TEST
 
-static void env_garbage_body(void)
+/* Spawn 100 KiB of frames on a default stack: exits 0 if they fit. */
+static void run_100k_on_default(void)
 {
-    setenv("GREEN_STACK_SIZE", "garbage", 1);
     green_t *g = green_spawn(recurse_100k, NULL);
     green_join(g, -1);
     int ok = green_done(g) && green_error(g) == 0;
     green_release(g); /* LeakSanitizer checks at exit */
     green_shutdown();
     exit(ok ? 0 : 3);
+}
+
+static void env_garbage_body(void)
+{
+    setenv("GREEN_STACK_SIZE", "garbage", 1);
+    run_100k_on_default();
 }
 
 START_TEST(invalid_green_stack_size_is_ignored)
@@ -242,6 +249,42 @@ START_TEST(invalid_green_stack_size_is_ignored)
     int status = run_child(env_garbage_body, out, sizeof out);
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
                   "status %#x, stderr: %s", status, out);
+}
+END_TEST
+
+/* 2^54 + 64 written in k is 2^64 + 64 KiB: it must not wrap to a
+   64 KiB stack, whose 100 KiB of frames would overflow. */
+static void env_huge_body(void)
+{
+    setenv("GREEN_STACK_SIZE", "18014398509482048k", 1);
+    run_100k_on_default();
+}
+
+/* The same in m (2^44 + 1 MiB wraps to 1 MiB) and the brief's example
+   (2^64 + 1 KiB): ignored too. */
+static void env_huge_m_body(void)
+{
+    setenv("GREEN_STACK_SIZE", "17592186044417m", 1);
+    run_100k_on_default();
+}
+
+static void env_huge_small_body(void)
+{
+    setenv("GREEN_STACK_SIZE", "18014398509481985k", 1);
+    run_100k_on_default();
+}
+
+START_TEST(overflowing_green_stack_size_is_ignored)
+{
+    /* Issue 11 item 23: the 256 KiB default stays. */
+    void (*bodies[])(void) = {env_huge_body, env_huge_m_body,
+                              env_huge_small_body};
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        char out[4096];
+        int status = run_child(bodies[i], out, sizeof out);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                      "case %zu: status %#x, stderr: %s", i, status, out);
+    }
 }
 END_TEST
 
@@ -317,10 +360,12 @@ START_TEST(madvise_guards_allow_100000_greenlets)
     enum { N = 100000 };
     green_t **g = calloc(N, sizeof *g);
     green_attr_t attr = {.stack_size = 16 * 1024, .name = NULL};
+    int base = test_map_count();
     int n = 0;
     while (n < N && (g[n] = green_new(park, NULL, &attr)) != NULL)
         n++;
     int e = errno;
+    int added = test_map_count() - base;
     for (int i = 0; i < n; i++)
         green_release(g[i]);
     free(g);
@@ -331,6 +376,147 @@ START_TEST(madvise_guards_allow_100000_greenlets)
         return;
     }
     ck_assert_int_eq(n, N);
+    /* Batches: far below one mapping per stack (1M stay under 1000). */
+    ck_assert_msg(added < (GREEN_TEST_SANITIZED ? 1000 : 100),
+                  "%d mappings for %d stacks", added, N);
+}
+END_TEST
+
+/* 1 if this kernel has MADV_GUARD_INSTALL (Linux 6.13). */
+static int have_madvise_guards(void)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    void *m = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ck_assert(m != MAP_FAILED);
+    int ok = madvise(m, page, 102 /* MADV_GUARD_INSTALL */) == 0;
+    munmap(m, 2 * page);
+    return ok && !getenv("GREEN_STACK_GUARD");
+}
+
+START_TEST(many_stacks_need_few_mappings)
+{
+    /* Stacks come in batches (one mmap for many, guards that do not
+       split it): 20,000 parked greenlets add a handful of mappings. */
+    if (test_light())
+        return;
+    if (!have_madvise_guards()) {
+        fprintf(stderr, "no MADV_GUARD_INSTALL: skipped\n");
+        return;
+    }
+    enum { N = 20000 };
+    static green_t *g[N];
+    double s = 10;
+    green_yield();
+    int base = test_map_count();
+    for (int i = 0; i < N; i++)
+        g[i] = green_spawn(park, &s);
+    green_yield();
+    int added = test_map_count() - base;
+    ck_assert_int_eq(green_killall(g, N, -1), 0);
+    for (int i = 0; i < N; i++)
+        green_release(g[i]);
+    int slack = GREEN_TEST_SANITIZED ? 256 : 32;
+    ck_assert_msg(added < slack, "%d mappings for %d stacks", added, N);
+}
+END_TEST
+
+/* Parks with the address of one of its locals (a byte of its stack)
+   in *arg. */
+static void *park_here(void *arg)
+{
+    volatile char here = 0;
+    *(volatile char **)arg = &here;
+    green_sleep(10);
+    return (void *)(intptr_t)here;
+}
+
+static int is_mapped(const void *addr)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    unsigned char v;
+    void *p = (void *)((uintptr_t)addr & ~(uintptr_t)(page - 1));
+    return mincore(p, page, &v) == 0 || errno != ENOMEM;
+}
+
+START_TEST(a_freed_batch_is_unmapped)
+{
+    /* Greenlets released one by one, oldest first: once every stack of a
+       batch is free, the whole mapping goes (only the warm stacks and
+       the batches they sit in stay). */
+    enum { N = 3000 };
+    static green_t *g[N];
+    static volatile char *where[N];
+    for (int i = 0; i < N; i++)
+        g[i] = green_spawn(park_here, (void *)&where[i]);
+    green_yield();
+    for (int i = 0; i < N; i++)
+        ck_assert_msg(where[i] && is_mapped((const void *)where[i]),
+                      "greenlet %d", i);
+    for (int i = 0; i < N; i++) {
+        ck_assert_int_eq(green_kill(g[i], -1), 0);
+        green_release(g[i]);
+    }
+    int mapped = 0;
+    for (int i = 0; i < N; i++)
+        mapped += is_mapped((const void *)where[i]);
+    ck_assert_msg(mapped <= N / 2, "%d of %d stacks still mapped", mapped,
+                  N);
+    /* And the pool still serves stacks. */
+    double s = 0.001;
+    green_t *ok = green_spawn(park, &s);
+    ck_assert_ptr_nonnull(ok);
+    ck_assert_int_eq(green_join(ok, -1), 0);
+    green_release(ok);
+}
+END_TEST
+
+/* Overflow a stack cut from the middle of a batch, after earlier stacks
+   of its size were released (their pages dropped, their guards kept)
+   and while 100 others are parked around it. */
+static void overflow_in_batch_body(void)
+{
+    enum { OLD = 300, AROUND = 100 };
+    static green_t *g[OLD];
+    green_attr_t attr = {.stack_size = 64 * 1024, .name = "old"};
+    double s = 10;
+    for (int i = 0; i < OLD; i++) {
+        g[i] = green_new(park, &s, &attr);
+        green_start(g[i]);
+    }
+    green_yield();
+    green_killall(g, OLD, -1);
+    for (int i = 0; i < OLD; i++)
+        green_release(g[i]);
+    for (int i = 0; i < AROUND; i++) {
+        g[i] = green_new(park, &s, &attr);
+        green_start(g[i]);
+    }
+    green_yield();
+    overflow_body();
+}
+
+START_TEST(guards_of_batched_and_reused_stacks_fault)
+{
+    char out[4096];
+    int status = run_child(overflow_in_batch_body, out, sizeof out);
+    ck_assert_msg(test_died_of_segv(status), "status %#x, stderr: %s", status,
+                  out);
+    ck_assert_msg(test_count_substr(out, "libgreen: stack overflow in greenlet 'deep' (id ") == 1,
+                  "stderr: %s", out);
+    ck_assert_msg(strstr(out, ", stack 65536 bytes)\n"), "stderr: %s", out);
+}
+END_TEST
+
+START_TEST(guards_of_batched_stacks_fault_with_mprotect_too)
+{
+    setenv("GREEN_STACK_GUARD", "mprotect", 1);
+    char out[4096];
+    int status = run_child(overflow_in_batch_body, out, sizeof out);
+    ck_assert_msg(test_died_of_segv(status), "status %#x, stderr: %s", status,
+                  out);
+    ck_assert_msg(test_count_substr(out, "libgreen: stack overflow in greenlet 'deep'") == 1,
+                  "stderr: %s", out);
 }
 END_TEST
 
@@ -346,6 +532,13 @@ static Suite *stack_suite(void)
     tcase_add_test(tc, idle_greenlets_cost_little_resident_memory);
     suite_add_tcase(s, tc);
 
+    tc = tcase_create("batch");
+    tcase_add_checked_fixture(tc, NULL, green_test_teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, many_stacks_need_few_mappings);
+    tcase_add_test(tc, a_freed_batch_is_unmapped);
+    suite_add_tcase(s, tc);
+
     /* Deliberate faults: Valgrind reports them itself (make
        check-valgrind sets GREEN_TEST_LIGHT and skips them). */
     if (!test_light()) {
@@ -358,6 +551,9 @@ static Suite *stack_suite(void)
         tcase_add_test(tc, other_faults_are_not_called_overflows);
         tcase_add_test(tc, green_stack_size_sets_the_default);
         tcase_add_test(tc, invalid_green_stack_size_is_ignored);
+        tcase_add_test(tc, overflowing_green_stack_size_is_ignored);
+        tcase_add_test(tc, guards_of_batched_and_reused_stacks_fault);
+        tcase_add_test(tc, guards_of_batched_stacks_fault_with_mprotect_too);
         suite_add_tcase(s, tc);
     }
 

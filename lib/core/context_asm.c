@@ -1,7 +1,9 @@
 /* The opt-in context backend (./configure --with-context=asm): the
-   hand-written x86-64 switch in context_x86_64.S.  Only callee-saved
-   registers, MXCSR and the x87 control word are saved; the signal mask
-   belongs to the thread, so a switch makes no syscall. */
+   hand-written switch in context_x86_64.S (callee-saved registers, MXCSR
+   and the x87 control word) or context_aarch64.S (x19-x30, d8-d15 and
+   FPCR).  The signal mask belongs to the thread, so a switch makes no
+   syscall.  Without sanitizers the hooks compile to nothing and
+   green__ctx_switch is a single jump into the assembly. */
 #include "context.h"
 
 #include <stdint.h>
@@ -22,6 +24,7 @@ void green__ctx_init_thread(struct green__ctx *ctx)
     green__san_init_thread(ctx);
 }
 
+#if defined(__x86_64__)
 /* A new context's stack, from the top: a zero "return address" of
    entry (so entry sees the stack alignment of a normal call), entry
    itself for green__asm_switch's ret, six callee-saved registers, then
@@ -43,6 +46,29 @@ void green__ctx_make(struct green__ctx *ctx, void *lo, size_t size,
     ctx->sp = sp;
     green__san_make(ctx, lo, size);
 }
+#elif defined(__aarch64__)
+/* A new context's stack: one 176-byte frame of context_aarch64.S at the
+   16-byte aligned top, all zero (x29 = 0 ends frame-pointer walks)
+   except x30, where green__asm_switch's ret goes, and the FPCR the new
+   greenlet starts with. */
+void green__ctx_make(struct green__ctx *ctx, void *lo, size_t size,
+                     void (*entry)(void))
+{
+    enum { WORDS = 176 / 8, X30 = 11, FPCR = 20 };
+    uintptr_t top = ((uintptr_t)lo + size) & ~(uintptr_t)15;
+    uint64_t *sp = (uint64_t *)top - WORDS;
+    for (int i = 0; i < WORDS; i++)
+        sp[i] = 0;
+    sp[X30] = (uint64_t)(uintptr_t)entry;
+    uint64_t fpcr;
+    __asm__ volatile("mrs %0, fpcr" : "=r"(fpcr));
+    sp[FPCR] = fpcr;
+    ctx->sp = sp;
+    green__san_make(ctx, lo, size);
+}
+#else
+#error "--with-context=asm: no switch for this CPU (x86-64 and aarch64 only)"
+#endif
 
 void green__ctx_switch(struct green__ctx *from, struct green__ctx *to)
 {
