@@ -70,6 +70,8 @@ struct io_state {
     struct green__list stopq;   /* io_dirs whose watcher may be stopped */
     struct green__list startq;  /* io_dirs started since the last poll */
     ev_prepare prepare;         /* runs both queues before each poll */
+    ev_idle nudge;              /* keeps that poll from blocking when the
+                                   prepare woke a greenlet */
 };
 
 static void io_ready(struct ev_loop *loop, ev_io *w, int revents);
@@ -105,14 +107,24 @@ static void io_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
     struct green__list *n;
     while ((n = green__list_pop(&st->startq)) != NULL) {
         struct io_dir *d = green__container_of(n, struct io_dir, start);
-        if (ev_is_active(&d->io) && !fd_watchable(loop, d->e->fd))
+        if (ev_is_active(&d->io) && !fd_watchable(loop, d->e->fd)) {
             entry_reset(green__hub_peek(), d->e, EBADF);
+            /* The hub already decided to poll; an active idle watcher
+               makes that poll return at once. */
+            ev_idle_start(loop, &st->nudge);
+        }
     }
     while ((n = green__list_pop(&st->stopq)) != NULL) {
         struct io_dir *d = green__container_of(n, struct io_dir, stop);
         if (green__list_empty(&d->waiters) && green__list_empty(&d->woken))
             ev_io_stop(loop, &d->io);
     }
+}
+
+static void io_nudged(struct ev_loop *loop, ev_idle *w, int revents)
+{
+    (void)revents;
+    ev_idle_stop(loop, w);
 }
 
 static void io_term(struct green__hub *hub, void *state)
@@ -131,6 +143,7 @@ static void io_term(struct green__hub *hub, void *state)
     free(st->fds);
     ev_ref(hub->loop);
     ev_prepare_stop(hub->loop, &st->prepare);
+    ev_idle_stop(hub->loop, &st->nudge);
     free(st);
 }
 
@@ -150,6 +163,7 @@ static struct io_state *io_state(struct green__hub *hub)
     green__list_init(&st->startq);
     ev_prepare_init(&st->prepare, io_prepare);
     st->prepare.data = st;
+    ev_idle_init(&st->nudge, io_nudged);
     ev_prepare_start(hub->loop, &st->prepare);
     /* Always on, but it must not keep the loop alive by itself. */
     ev_unref(hub->loop);
