@@ -209,9 +209,12 @@ GREEN_EXPORT void green_timeout_cancel(green_timeout_t *t);
 /******************************************************************************/
 
 /* Wait until fd is readable / writable (timeout 0: report readiness now
-   without waiting).  Several greenlets may wait on one fd; all wake.
-   Errors: EBADF (fd invalid or green_close()d while waiting), ETIMEDOUT,
-   ECANCELED, EAGAIN (timeout 0 and not ready), EDEADLK, EINVAL (NaN). */
+   without waiting, allowed from the hub and callbacks too).  Several
+   greenlets may wait on one fd; all wake.  Errors: EBADF (fd negative,
+   not open, a number the process cannot have, an epoll fd, or closed
+   while waiting: by green_close, or by a plain close(2) before the loop
+   polled again), ETIMEDOUT, ECANCELED, EAGAIN (timeout 0 and not ready),
+   EDEADLK, EINVAL (NaN). */
 GREEN_EXPORT int green_wait_read(int fd, double timeout);
 GREEN_EXPORT int green_wait_write(int fd, double timeout);
 
@@ -222,10 +225,16 @@ GREEN_EXPORT int green_wait_write(int fd, double timeout);
    Socket writes use MSG_NOSIGNAL (EPIPE, never SIGPIPE); writes to a
    pipe or FIFO block SIGPIPE in the calling thread for the call and
    consume the one they raised, so they fail with EPIPE too, and the
-   process's dispositions are never changed. */
+   process's dispositions are never changed.  On a socket, SO_RCVTIMEO
+   (reads, accept) and SO_SNDTIMEO (writes, connect) bound the call as
+   they bound a blocking socket's: after that time it fails with
+   -1/EAGAIN (connect: EINPROGRESS), whatever it already waited; an
+   enclosing green_timeout still gives ETIMEDOUT.  A negative fd, or one
+   at or above RLIMIT_NOFILE that is not open, is EBADF at once. */
 GREEN_EXPORT ssize_t green_read(int fd, void *buf, size_t n);
 GREEN_EXPORT ssize_t green_write(int fd, const void *buf, size_t n);
-/* Write all n bytes (loops over short writes); returns n or -1. */
+/* Write all n bytes (loops over short writes); returns n or -1 (also
+   when an error or SO_SNDTIMEO stops it after a partial write). */
 GREEN_EXPORT ssize_t green_write_all(int fd, const void *buf, size_t n);
 GREEN_EXPORT ssize_t green_readv(int fd, const struct iovec *iov, int iovcnt);
 GREEN_EXPORT ssize_t green_writev(int fd, const struct iovec *iov,
@@ -638,11 +647,16 @@ GREEN_EXPORT void green_shutdown(void);
    call made by a greenlet waits cooperatively, with the blocking errors
    above (ETIMEDOUT from an enclosing green_timeout, ECANCELED when
    killed, EBADF when the fd is closed); made outside any greenlet, by
-   the hub or a callback, or in a thread without a hub, it is the libc
-   call.  A socket or pipe the caller left blocking still behaves as
-   blocking (never a surprise EAGAIN; SO_RCVTIMEO/SO_SNDTIMEO honoured);
-   one the caller made non-blocking keeps its EAGAIN, and fcntl(F_GETFL)
-   shows the caller's own O_NONBLOCK.  Returns 0, or -1/ENOTSUP if
+   the hub or a callback, or in a thread without a hub, it behaves as
+   the libc call: it blocks the thread, and a signal handler without
+   SA_RESTART interrupts it with EINTR.  poll(NULL, 0, -1) and
+   select(0, NULL, NULL, NULL, NULL) (a pause until a signal) stay
+   libc's everywhere.  A socket or pipe the caller left blocking still
+   behaves as blocking (never a surprise EAGAIN; SO_RCVTIMEO/SO_SNDTIMEO
+   give EAGAIN as the kernel does); one the caller made non-blocking
+   keeps its EAGAIN, and fcntl(F_GETFL) shows the caller's own
+   O_NONBLOCK.  libgreen and libgreen-patch share one fd table, so
+   green_close and close(2) are equivalent once patching is on.  Returns 0, or -1/ENOTSUP if
    libgreen and libgreen-patch come from different builds.  Idempotent. */
 GREEN_EXPORT int green_patch_all(void);
 /* 1 once green_patch_all() succeeded, else 0. */

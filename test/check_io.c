@@ -1,6 +1,8 @@
 /* Cooperative I/O on fds: read/write family, waits, timeouts, kill,
    green_close, SIGPIPE, partial writes (RELIABILITY IO-1, 2, 3, 5, 6,
    10, 11). */
+#include <ev.h>
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -852,6 +854,281 @@ START_TEST(no_fd_or_mapping_leaks_after_shutdown)
 }
 END_TEST
 
+/******************************************************************************/
+/*  The fd layer: impossible numbers, epoll fds, plain close, timeouts        */
+/******************************************************************************/
+
+/* A number the process cannot have is EBADF at once, from every entry
+   point, and grows no table (it used to allocate ~1 GiB). */
+START_TEST(impossible_fd_numbers_are_EBADF_and_grow_nothing)
+{
+    const int big[] = {100000000, INT_MAX, -1, -100};
+    char c = 'x';
+    long rss0 = test_rss_kib();
+    for (size_t i = 0; i < sizeof big / sizeof big[0]; i++) {
+        int fd = big[i];
+        GREEN_ASSERT_ERRNO(green_write(fd, &c, 1), EBADF);
+        GREEN_ASSERT_ERRNO(green_read(fd, &c, 1), EBADF);
+        GREEN_ASSERT_ERRNO(green_write_all(fd, &c, 1), EBADF);
+        GREEN_ASSERT_ERRNO(green_accept(fd, NULL, NULL), EBADF);
+        GREEN_ASSERT_ERRNO(green_wait_read(fd, 0.01), EBADF);
+        GREEN_ASSERT_ERRNO(green_wait_write(fd, -1), EBADF);
+        GREEN_ASSERT_ERRNO(green_close(fd), EBADF);
+        struct pollfd p = {fd, POLLIN, 0};
+        ck_assert_int_eq(green_poll(&p, 1, 10), fd < 0 ? 0 : 1);
+    }
+    if (test_measures_rss())
+        ck_assert_msg(test_rss_kib() - rss0 < 16 * 1024,
+                      "RSS grew by %ld KiB", test_rss_kib() - rss0);
+}
+END_TEST
+
+/* The epoll fds of this process (the hub's among them). */
+static int epoll_fds(int *out, int max)
+{
+    int n = 0;
+    for (int fd = 0; fd < 1024 && n < max; fd++) {
+        char path[40], target[64];
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        ssize_t k = readlink(path, target, sizeof target - 1);
+        if (k <= 0)
+            continue;
+        target[k] = '\0';
+        if (strcmp(target, "anon_inode:[eventpoll]") == 0)
+            out[n++] = fd;
+    }
+    return n;
+}
+
+/* Every wait on every epoll fd (libev's own among them) is EBADF. */
+static int wait_on_epoll_fds_fails(void)
+{
+    int ep[8];
+    int n = epoll_fds(ep, 8);
+    if (n == 0)
+        return 0;
+    char c;
+    for (int i = 0; i < n; i++) {
+        if (green_wait_read(ep[i], 0.05) != -1 || errno != EBADF ||
+            green_wait_write(ep[i], -1) != -1 || errno != EBADF ||
+            green_read(ep[i], &c, 1) != -1 || errno != EBADF)
+            return 0;
+        struct pollfd p = {ep[i], POLLIN, 0};
+        if (green_poll(&p, 1, 20) < 0) /* polled periodically: no crash */
+            return 0;
+    }
+    return n;
+}
+
+/* Issue 11 item 6: waiting on libev's own epoll fd aborted the process
+   (epoll_ctl EINVAL), also in a green_fork child where the number
+   libgreen recorded goes stale. */
+START_TEST(waiting_on_the_hubs_epoll_fd_is_EBADF)
+{
+    alarm(10);
+    /* A placeholder below the hub's epoll fd, freed before the fork:
+       the child's libev then renews its epoll fd under that lower
+       number, and the number recorded at creation goes stale. */
+    int placeholder = dup(0);
+    ck_assert_int_ge(placeholder, 0);
+    ck_assert_int_eq(green_sleep(0.001), 0); /* the hub exists */
+    ck_assert_int_ge(wait_on_epoll_fds_fails(), 1);
+    close(placeholder);
+    pid_t pid = green_fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int before = wait_on_epoll_fds_fails(); /* parent's, inherited */
+        green_sleep(0.01);                      /* libev renews its fd */
+        int ep[8];
+        int renewed = epoll_fds(ep, 8) >= 1 && ep[0] == placeholder;
+        int after = wait_on_epoll_fds_fails();
+        _exit(before >= 1 && renewed && after >= 1 ? 0 : 1);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "child status %#x", status);
+    alarm(0);
+}
+END_TEST
+
+/* The same in an embedded hub, where libgreen never saw the loop being
+   created. */
+struct epoll_probe {
+    int found;
+    int done;
+};
+
+static void *probe_epoll_fds(void *arg)
+{
+    struct epoll_probe *p = arg;
+    p->found = wait_on_epoll_fds_fails();
+    p->done = 1;
+    return NULL;
+}
+
+START_TEST(waiting_on_an_embedded_loops_epoll_fd_is_EBADF)
+{
+    alarm(10);
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    ck_assert_ptr_nonnull(loop);
+    ck_assert_int_eq(green_hub_attach(loop), 0);
+    struct epoll_probe p = {0, 0};
+    green_t *g = green_spawn(probe_epoll_fds, &p);
+    ck_assert_ptr_nonnull(g);
+    for (int i = 0; i < 1000 && !p.done; i++)
+        ev_run(loop, EVRUN_ONCE);
+    green_release(g);
+    green_shutdown();
+    ev_loop_destroy(loop);
+    ck_assert(p.done);
+    ck_assert_int_ge(p.found, 1);
+    alarm(0);
+}
+END_TEST
+
+static void *wait_read_2s(void *arg)
+{
+    struct reader *r = arg;
+    errno = 0;
+    r->rc = green_wait_read(r->fd, 2.0);
+    r->err = errno;
+    r->woke = test_now();
+    return NULL;
+}
+
+static void *plain_close(void *arg)
+{
+    close(*(int *)arg); /* behind libgreen's back */
+    return NULL;
+}
+
+/* Issue 11 item 7: a plain close(2) of an fd a greenlet has just
+   started waiting on, before the loop polls again, aborted in libev's
+   epoll_ctl.  The waiter gets EBADF now, long before its timeout.  Both
+   greenlets run in the same round: no poll between the wait and the
+   close. */
+START_TEST(plain_close_before_the_poll_wakes_the_waiter_with_EBADF)
+{
+    alarm(10);
+    for (int round = 0; round < 3; round++) {
+        int sv[2];
+        test_socketpair(sv);
+        struct reader r = {sv[0], -2, 0, {0}, 0};
+        double t0 = test_now();
+        green_t *w = green_spawn(wait_read_2s, &r);
+        green_t *c = green_spawn(plain_close, &sv[0]);
+        ck_assert_int_eq(green_join(w, 1.5), 0);
+        ck_assert_int_eq(green_join(c, -1), 0);
+        green_release(w);
+        green_release(c);
+        ck_assert_int_eq(r.rc, -1);
+        ck_assert_int_eq(r.err, EBADF);
+        ck_assert(r.woke - t0 < test_prompt());
+        close(sv[1]);
+    }
+    alarm(0);
+}
+END_TEST
+
+struct ready_in_hub {
+    int rfd, wfd, idle;
+    int read_ok, write_ok, read_again, idle_read;
+    int e_again, e_idle;
+};
+
+static void check_ready_in_hub(green_t *g, void *arg)
+{
+    (void)g;
+    struct ready_in_hub *a = arg;
+    a->read_ok = green_wait_read(a->rfd, 0);
+    a->write_ok = green_wait_write(a->wfd, 0);
+    a->idle_read = green_wait_read(a->idle, 0);
+    a->e_idle = errno;
+    a->read_again = green_wait_read(a->rfd, 1.0); /* a real wait */
+    a->e_again = errno;
+}
+
+/* Issue 11 item 19: timeout 0 from the hub or a callback reports
+   readiness (0, or EAGAIN when not ready); only a real wait is
+   EDEADLK there. */
+START_TEST(timeout_zero_on_fds_from_a_callback)
+{
+    int sv[2], idle[2];
+    test_socketpair(sv);
+    test_socketpair(idle);
+    ck_assert_int_eq(write(sv[1], "x", 1), 1);
+    struct ready_in_hub a = {sv[0], sv[1], idle[0], -2, -2, -2, -2, 0, 0};
+    green_t *g = green_spawn(test_noop, NULL);
+    ck_assert_int_eq(green_link(g, check_ready_in_hub, &a), 0);
+    ck_assert_int_eq(green_join(g, -1), 0);
+    green_release(g);
+    green_sleep(0.001);
+    ck_assert_int_eq(a.read_ok, 0);
+    ck_assert_int_eq(a.write_ok, 0);
+    ck_assert_int_eq(a.idle_read, -1);
+    ck_assert_int_eq(a.e_idle, EAGAIN);
+    ck_assert_int_eq(a.read_again, -1);
+    ck_assert_int_eq(a.e_again, EDEADLK);
+    close(sv[0]);
+    close(sv[1]);
+    close(idle[0]);
+    close(idle[1]);
+}
+END_TEST
+
+static void set_timeo(int fd, int opt, double t)
+{
+    struct timeval tv = {(time_t)t, (suseconds_t)((t - (long)t) * 1e6)};
+    ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, opt, &tv, sizeof tv), 0);
+}
+
+/* Issue 12: SO_RCVTIMEO/SO_SNDTIMEO bound the green_* calls as they
+   bound a blocking socket's: -1/EAGAIN after the timeout.  Set after
+   libgreen first saw the fd (the kernel, not a cache, is asked). */
+START_TEST(socket_timeouts_bound_green_calls_with_EAGAIN)
+{
+    alarm(10);
+    int sv[2];
+    test_socketpair(sv);
+    char buf[65536];
+    memset(buf, 'x', sizeof buf);
+    ck_assert_int_eq(green_write(sv[1], "a", 1), 1);
+    ck_assert_int_eq(green_read(sv[0], buf, 1), 1);
+    set_timeo(sv[0], SO_RCVTIMEO, 0.1);
+    double t0 = test_now();
+    GREEN_ASSERT_ERRNO(green_read(sv[0], buf, 1), EAGAIN);
+    GREEN_ASSERT_TIME(test_now() - t0, 0.1);
+    t0 = test_now();
+    GREEN_ASSERT_ERRNO(green_recv(sv[0], buf, 1, 0), EAGAIN);
+    ck_assert(test_now() - t0 >= 0.1);
+    /* An enclosing green_timeout keeps its own errno. */
+    green_timeout_t *to = green_timeout_start(0.03);
+    GREEN_ASSERT_ERRNO(green_read(sv[0], buf, 1), ETIMEDOUT);
+    green_timeout_cancel(to);
+
+    /* Writes: fill the buffer, then the next write waits 0.1 s. */
+    set_timeo(sv[1], SO_SNDTIMEO, 0.1);
+    while (send(sv[1], buf, sizeof buf, MSG_DONTWAIT) > 0)
+        ;
+    t0 = test_now();
+    GREEN_ASSERT_ERRNO(green_write(sv[1], buf, sizeof buf), EAGAIN);
+    ck_assert(test_now() - t0 >= 0.1);
+    GREEN_ASSERT_ERRNO(green_write_all(sv[1], buf, sizeof buf), EAGAIN);
+    /* Data arriving in time is read as usual. */
+    struct delayed_write d = {sv[0], 0.02, "y"};
+    green_t *g = green_spawn(write_later, &d);
+    set_timeo(sv[1], SO_RCVTIMEO, 1.0);
+    char c;
+    ck_assert_int_eq(green_read(sv[1], &c, 1), 1);
+    green_join(g, -1);
+    green_release(g);
+    green_close(sv[0]);
+    green_close(sv[1]);
+    alarm(0);
+}
+END_TEST
+
 static Suite *io_suite(void)
 {
     Suite *s = suite_create("io");
@@ -898,6 +1175,16 @@ static Suite *io_suite(void)
     tcase_add_checked_fixture(tc, green_test_setup, green_test_teardown);
     tcase_add_test(tc, write_to_closed_socket_is_EPIPE_not_SIGPIPE);
     tcase_add_test(tc, write_to_closed_pipe_is_EPIPE_not_SIGPIPE);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("fd_layer");
+    tcase_add_checked_fixture(tc, NULL, green_test_teardown);
+    tcase_add_test(tc, impossible_fd_numbers_are_EBADF_and_grow_nothing);
+    tcase_add_test(tc, waiting_on_the_hubs_epoll_fd_is_EBADF);
+    tcase_add_test(tc, waiting_on_an_embedded_loops_epoll_fd_is_EBADF);
+    tcase_add_test(tc, plain_close_before_the_poll_wakes_the_waiter_with_EBADF);
+    tcase_add_test(tc, timeout_zero_on_fds_from_a_callback);
+    tcase_add_test(tc, socket_timeouts_bound_green_calls_with_EAGAIN);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("diagnostics");

@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
 #include <sys/select.h>
@@ -1134,6 +1135,124 @@ END_TEST
 
 /******************************************************************************/
 
+/******************************************************************************/
+/*  Signals: libc's EINTR where no greenlet can wait                          */
+/******************************************************************************/
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+}
+
+/* Install on_usr1 for SIGUSR1 with or without SA_RESTART; *old gets the
+   previous action. */
+static void catch_usr1(int flags, struct sigaction *old)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_usr1;
+    sa.sa_flags = flags;
+    sigemptyset(&sa.sa_mask);
+    ck_assert_int_eq(sigaction(SIGUSR1, &sa, old), 0);
+}
+
+/* Issue 11 item 20: a thread without a hub, blocked in read() on a
+   socket libgreen made non-blocking underneath, gets EINTR from a
+   handler without SA_RESTART, exactly as libc's blocking read; with
+   SA_RESTART the read goes on and returns the data. */
+START_TEST(test_thread_read_is_interrupted_like_libc)
+{
+    patch_on();
+    alarm(10);
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    char c;
+    ck_assert_int_eq(write(sv[1], "a", 1), 1);
+    ck_assert_int_eq(read(sv[0], &c, 1), 1); /* main greenlet: managed */
+    ck_assert_int_ne(real_flags(sv[0]) & O_NONBLOCK, 0);
+    struct sigaction old;
+    for (int restart = 0; restart < 2; restart++) {
+        catch_usr1(restart ? SA_RESTART : 0, restart ? NULL : &old);
+        struct thread_arg a = {sv[0], -2, 0, 0, 0};
+        pthread_t th;
+        ck_assert_int_eq(pthread_create(&th, NULL, thread_read, &a), 0);
+        usleep(50000); /* libc's: the hub does not run, the thread blocks */
+        ck_assert_int_eq(pthread_kill(th, SIGUSR1), 0);
+        usleep(50000);
+        if (restart)
+            ck_assert_int_eq(write(sv[1], "b", 1), 1);
+        ck_assert_int_eq(pthread_join(th, NULL), 0);
+        if (restart) {
+            ck_assert_int_eq(a.rc, 1);
+        } else {
+            ck_assert_int_eq(a.rc, -1);
+            ck_assert_int_eq(a.err, EINTR);
+        }
+    }
+    ck_assert_int_eq(sigaction(SIGUSR1, &old, NULL), 0);
+    close(sv[0]);
+    close(sv[1]);
+    alarm(0);
+}
+END_TEST
+
+/* Sends SIGUSR1 to a thread after a delay. */
+struct kicker {
+    pthread_t target;
+    double delay;
+};
+
+static void *kick_later(void *arg)
+{
+    struct kicker *k = arg;
+    struct timespec ts = {0, (long)(k->delay * 1e9)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+    pthread_kill(k->target, SIGUSR1);
+    return NULL;
+}
+
+/* Issue 11 item 21: poll(NULL, 0, -1) and select(0, NULL, NULL, NULL,
+   NULL) in the main greenlet are a pause until a signal, as unpatched
+   (they failed at once with EDEADLK). */
+START_TEST(test_pause_forms_of_poll_and_select_wait_for_a_signal)
+{
+    patch_on();
+    alarm(10);
+    struct sigaction old;
+    catch_usr1(0, &old);
+    for (int form = 0; form < 4; form++) {
+        struct kicker k = {pthread_self(), 0.05};
+        pthread_t th;
+        ck_assert_int_eq(pthread_create(&th, NULL, kick_later, &k), 0);
+        double t0 = test_now();
+        int rc;
+        errno = 0;
+        switch (form) {
+        case 0:
+            rc = poll(NULL, 0, -1);
+            break;
+        case 1:
+            rc = select(0, NULL, NULL, NULL, NULL);
+            break;
+        case 2:
+            rc = ppoll(NULL, 0, NULL, NULL);
+            break;
+        default:
+            rc = pselect(0, NULL, NULL, NULL, NULL, NULL);
+            break;
+        }
+        int err = errno;
+        ck_assert_int_eq(pthread_join(th, NULL), 0);
+        ck_assert_msg(rc == -1 && err == EINTR, "form %d: rc %d (%s)", form,
+                      rc, strerror(err));
+        ck_assert(test_now() - t0 >= 0.04);
+    }
+    ck_assert_int_eq(sigaction(SIGUSR1, &old, NULL), 0);
+    alarm(0);
+}
+END_TEST
+
 static Suite *patch_suite(void)
 {
     Suite *s = suite_create("patch");
@@ -1171,6 +1290,9 @@ static Suite *patch_suite(void)
           test_hub_and_link_callbacks_go_to_libc,
           test_stdio_pipes_pass_through, test_regular_file_passes_through}},
         {"poll-dns", {test_poll_and_select_cooperate, test_getaddrinfo_works}},
+        {"signals",
+         {test_thread_read_is_interrupted_like_libc,
+          test_pause_forms_of_poll_and_select_wait_for_a_signal}},
     };
     for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++) {
         TCase *tc = tcase_create(groups[i].name);

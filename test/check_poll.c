@@ -369,6 +369,109 @@ START_TEST(select_killed_is_ECANCELED)
 }
 END_TEST
 
+/******************************************************************************/
+/*  Close and reuse, large fd sets                                            */
+/******************************************************************************/
+
+/* Closes fd A with green_close, then makes a new socket take number A
+   and gives it data: a poller still looking at "A" must not take the
+   new socket's readiness for the old one's. */
+struct reuser {
+    int fd;       /* A */
+    int peer[2];  /* the new pair; peer[0] == A afterwards */
+};
+
+static void *close_and_reuse(void *arg)
+{
+    struct reuser *r = arg;
+    green_sleep(0.02);
+    ck_assert_int_eq(green_close(r->fd), 0);
+    test_socketpair(r->peer);
+    ck_assert_int_eq(r->peer[0], r->fd); /* the lowest free number */
+    ck_assert_int_eq(write(r->peer[1], "data", 4), 4);
+    return NULL;
+}
+
+/* Issue 11 item 9: poll reports POLLNVAL, select EBADF. */
+START_TEST(poll_and_select_see_close_and_reuse_as_invalid)
+{
+    alarm(10);
+    for (int use_select = 0; use_select < 2; use_select++) {
+        ck_assert_ptr_nonnull(green_hub_loop());
+        int sv[2];
+        test_socketpair(sv);
+        /* The new pair's first fd must get sv[0]'s number: no lower
+           hole may be open. */
+        struct reuser r = {sv[0], {-1, -1}};
+        green_t *g = green_spawn(close_and_reuse, &r);
+        if (!use_select) {
+            struct pollfd p = {sv[0], POLLIN, 0};
+            ck_assert_int_eq(green_poll(&p, 1, 5000), 1);
+            ck_assert_int_eq(p.revents, POLLNVAL);
+        } else {
+            fd_set rs;
+            FD_ZERO(&rs);
+            FD_SET(sv[0], &rs);
+            struct timeval tv = {5, 0};
+            GREEN_ASSERT_ERRNO(green_select(sv[0] + 1, &rs, NULL, NULL, &tv),
+                               EBADF);
+        }
+        ck_assert_int_eq(green_join(g, -1), 0);
+        green_release(g);
+        /* The new socket's data is still there for its owner. */
+        char buf[8];
+        ck_assert_int_eq(green_read(r.peer[0], buf, sizeof buf), 4);
+        green_close(r.peer[0]);
+        green_close(r.peer[1]);
+        green_close(sv[1]);
+    }
+    alarm(0);
+}
+END_TEST
+
+/* Issue 11 item 22: nfds above FD_SETSIZE with sets the caller sized
+   for nfds bits, as libc allows: ready at once, and after a wait. */
+START_TEST(select_above_FD_SETSIZE)
+{
+    enum { HIGH = FD_SETSIZE + 476 }; /* 1500 */
+    if (!test_want_fds(HIGH + 16)) {
+        fprintf(stderr, "select_above_FD_SETSIZE: RLIMIT_NOFILE too low\n");
+        return;
+    }
+    alarm(10);
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    ck_assert_int_eq(dup2(p[0], HIGH), HIGH);
+    close(p[0]);
+    size_t words = (HIGH + 1 + 8 * sizeof(long) - 1) / (8 * sizeof(long));
+    unsigned long *set = calloc(words, sizeof *set);
+    ck_assert_ptr_nonnull(set);
+    const unsigned long bit = 1UL << (HIGH % (8 * sizeof(long)));
+    unsigned long *word = &set[HIGH / (8 * sizeof(long))];
+    struct timeval tv = {0, 0};
+
+    /* Not ready: a zero timeout clears the bit. */
+    *word = bit;
+    ck_assert_int_eq(green_select(HIGH + 1, (fd_set *)set, NULL, NULL, &tv),
+                     0);
+    ck_assert(!(*word & bit));
+    /* Becomes ready while we wait. */
+    struct delayed_write d = {p[1], 0.02};
+    green_t *g = green_spawn(write_later, &d);
+    *word = bit;
+    tv.tv_sec = 5;
+    ck_assert_int_eq(green_select(HIGH + 1, (fd_set *)set, NULL, NULL, &tv),
+                     1);
+    ck_assert(*word & bit);
+    green_join(g, -1);
+    green_release(g);
+    free(set);
+    green_close(HIGH);
+    green_close(p[1]);
+    alarm(0);
+}
+END_TEST
+
 static Suite *poll_suite(void)
 {
     Suite *s = suite_create("poll");
@@ -392,6 +495,12 @@ static Suite *poll_suite(void)
     tcase_add_test(tc, select_zero_fds_sleeps_cooperatively);
     tcase_add_test(tc, select_errors);
     tcase_add_test(tc, select_killed_is_ECANCELED);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("reuse");
+    tcase_add_checked_fixture(tc, NULL, green_test_teardown);
+    tcase_add_test(tc, poll_and_select_see_close_and_reuse_as_invalid);
+    tcase_add_test(tc, select_above_FD_SETSIZE);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -29,43 +29,36 @@
 #include "io.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "core/sys.h"
-
-/* Entry flags. */
-#define IO_NONBLOCK 0x01      /* O_NONBLOCK is set (by us or the user) */
-#define IO_USER_NONBLOCK 0x02 /* it was set before libgreen saw the fd */
-#define IO_KIND_KNOWN 0x04    /* kind below is valid */
-
-/* What a write must do to avoid SIGPIPE. */
-enum io_kind {
-    IO_KIND_OTHER,  /* file, tty, ...: plain write, no SIGPIPE */
-    IO_KIND_SOCKET, /* send(MSG_NOSIGNAL) */
-    IO_KIND_FIFO    /* write with SIGPIPE blocked and consumed */
-};
+#include "fd.h"
 
 /* One direction of one fd. */
 struct io_dir {
     ev_io io;                   /* started while someone waits; fd and
                                    events set only when the entry is fresh */
-    struct green__list waiters; /* parked green__io_waiters, FIFO */
-    struct green__list woken;   /* woken by readiness, not resumed yet */
+    struct green__list waiters; /* parked clauses, FIFO */
+    struct green__list woken;   /* fired by readiness, not resumed yet */
     struct green__list stop;    /* in the stop queue while a stop is due */
+    struct green__list start;   /* in the start queue: started since the
+                                   last poll, fd not yet checked */
     struct green__fd *e;        /* the entry this belongs to */
 };
 
+/* The hub's half of one fd (the process-wide half is in fd.h). */
 struct green__fd {
     struct io_dir dir[2];       /* GREEN__IO_READ, GREEN__IO_WRITE */
     unsigned gen;               /* bumped by every reset: stale waiters
                                    recognise a closed or recycled fd */
     int fd;                     /* the fd number (table index) */
-    unsigned char flags;        /* IO_* flags */
-    unsigned char kind;         /* enum io_kind, if IO_KIND_KNOWN */
     unsigned char fresh;        /* watchers need ev_io_set before start */
 };
 
@@ -75,7 +68,10 @@ struct io_state {
                                    because libev points at the watchers */
     size_t cap;                 /* length of fds */
     struct green__list stopq;   /* io_dirs whose watcher may be stopped */
-    ev_prepare prepare;         /* runs the stop queue before each poll */
+    struct green__list startq;  /* io_dirs started since the last poll */
+    ev_prepare prepare;         /* runs both queues before each poll */
+    ev_idle nudge;              /* keeps that poll from blocking when the
+                                   prepare woke a greenlet */
 };
 
 static void io_ready(struct ev_loop *loop, ev_io *w, int revents);
@@ -94,19 +90,43 @@ static inline struct io_state *io_peek(const struct green__hub *hub)
 /*  Module state and the fd table                                             */
 /******************************************************************************/
 
-/* Stop the watchers that nobody waits on any more.  Runs before libev
-   applies fd changes and polls, so a greenlet that left and came back
-   to the same fd in between costs nothing. */
+static void entry_reset(struct green__hub *hub, struct green__fd *e,
+                        int err);
+static int fd_watchable(struct ev_loop *loop, int fd);
+
+/* Runs before libev applies fd changes (fd_reify) and polls.
+   First the start queue: a watcher started since the last poll makes
+   libev call epoll_ctl(ADD) now, and libev aborts if that says EBADF or
+   EINVAL.  The fd was open when its clause was added, but a plain
+   close(2) by another greenlet may have come since: those waiters get
+   EBADF here instead (issue 11, item 7).  Then the stop queue: stop the
+   watchers nobody waits on any more; a greenlet that left and came
+   back to the same fd in between costs nothing. */
 static void io_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 {
     (void)revents;
     struct io_state *st = w->data;
     struct green__list *n;
+    while ((n = green__list_pop(&st->startq)) != NULL) {
+        struct io_dir *d = green__container_of(n, struct io_dir, start);
+        if (ev_is_active(&d->io) && !fd_watchable(loop, d->e->fd)) {
+            entry_reset(green__hub_peek(), d->e, EBADF);
+            /* The hub already decided to poll; an active idle watcher
+               makes that poll return at once. */
+            ev_idle_start(loop, &st->nudge);
+        }
+    }
     while ((n = green__list_pop(&st->stopq)) != NULL) {
         struct io_dir *d = green__container_of(n, struct io_dir, stop);
         if (green__list_empty(&d->waiters) && green__list_empty(&d->woken))
             ev_io_stop(loop, &d->io);
     }
+}
+
+static void io_nudged(struct ev_loop *loop, ev_idle *w, int revents)
+{
+    (void)revents;
+    ev_idle_stop(loop, w);
 }
 
 static void io_term(struct green__hub *hub, void *state)
@@ -125,6 +145,7 @@ static void io_term(struct green__hub *hub, void *state)
     free(st->fds);
     ev_ref(hub->loop);
     ev_prepare_stop(hub->loop, &st->prepare);
+    ev_idle_stop(hub->loop, &st->nudge);
     free(st);
 }
 
@@ -154,8 +175,10 @@ static struct io_state *io_state(struct green__hub *hub)
         return NULL;
     }
     green__list_init(&st->stopq);
+    green__list_init(&st->startq);
     ev_prepare_init(&st->prepare, io_prepare);
     st->prepare.data = st;
+    ev_idle_init(&st->nudge, io_nudged);
     ev_prepare_start(hub->loop, &st->prepare);
     /* Always on, but it must not keep the loop alive by itself. */
     ev_unref(hub->loop);
@@ -214,6 +237,7 @@ static struct green__fd *entry_get(struct green__hub *hub, int fd)
         green__list_init(&dir->waiters);
         green__list_init(&dir->woken);
         green__list_init(&dir->stop);
+        green__list_init(&dir->start);
         dir->e = e;
     }
     st->fds[fd] = e;
@@ -241,10 +265,10 @@ static void entry_reset(struct green__hub *hub, struct green__fd *e, int err)
            Firing again changes their result before they resume. */
         fire_list(&dir->woken, err);
         green__list_remove(&dir->stop);
+        green__list_remove(&dir->start);
         ev_io_stop(hub->loop, &dir->io);
     }
     e->gen++;
-    e->flags = 0;
     e->fresh = 1;
 }
 
@@ -299,20 +323,40 @@ static void io_undo(struct green__clause *c)
     dir_maybe_stop(c->g->hub, &e->dir[ic->dir]);
 }
 
+/* 1 if fd may be handed to libev: open, and not an epoll fd while
+   libev's backend is epoll-based.  libev aborts when epoll_ctl fails
+   with EBADF, or with EINVAL/ELOOP (its own epoll fd, or an epoll fd
+   that contains it).  Which epoll fd is libev's own cannot be asked
+   (4.33 has no ev_backend_fd) and a recorded number goes stale in a
+   green_fork child, so every epoll fd is refused. */
+static int fd_watchable(struct ev_loop *loop, int fd)
+{
+    struct stat sb;
+    if (fstat(fd, &sb) != 0)
+        return 0;
+    unsigned be = ev_backend(loop);
+    return be == EVBACKEND_SELECT || be == EVBACKEND_POLL ||
+           !green__fd_is_epoll(fd, sb.st_mode);
+}
+
 int green__io_clause(struct green__wait *w, struct green__io_clause *ic,
                      int fd, int dir)
 {
     struct green__hub *hub = w->g->hub;
-    struct green__fd *e = entry_get(hub, fd);
-    if (!e)
-        return errno;
-    struct io_dir *d = &e->dir[dir];
-    /* libev aborts (an assert in its epoll backend) when epoll_ctl says
-       EBADF, so never hand it an fd that is not open.  Only a start can
-       lead to epoll_ctl; an active watcher is reused as it is. */
-    if (!ev_is_active(&d->io) &&
-        (green__sys_fcntl(fd, F_GETFD, 0) < 0 || fd == hub->backend_fd))
+    if (fd < 0)
         return EBADF;
+    struct green__fd *e = entry_peek(hub, fd);
+    struct io_dir *d = e ? &e->dir[dir] : NULL;
+    /* Only a start can lead to epoll_ctl; an active watcher is reused
+       as it is.  Checking before entry_get also keeps numbers the
+       process cannot have from growing the table. */
+    if (!d || !ev_is_active(&d->io)) {
+        if (!fd_watchable(hub->loop, fd))
+            return EBADF;
+        if (!e && !(e = entry_get(hub, fd)))
+            return errno;
+        d = &e->dir[dir];
+    }
     if (GREEN_UNLIKELY(e->fresh)) {
         /* A new fd (or number reuse): the only place that calls
            ev_io_set, so libev re-registers the fd only then. */
@@ -331,16 +375,19 @@ int green__io_clause(struct green__wait *w, struct green__io_clause *ic,
     if (w->fd < 0)
         w->fd = fd;
     green__list_push(&d->waiters, &ic->c.node);
-    if (!ev_is_active(&d->io))
+    if (!ev_is_active(&d->io)) {
         ev_io_start(hub->loop, &d->io);
+        /* Checked again just before libev's epoll_ctl (io_prepare). */
+        green__list_remove(&d->start);
+        green__list_push(&io_peek(hub)->startq, &d->start);
+    }
     return 0;
 }
 
 static const char *const wait_what[2] = {"waiting to read",
                                          "waiting to write"};
 
-/* Wait once for fd/dir; the hub is known to exist.  Returns 0 or an
-   errno value. */
+/* Wait once for fd/dir.  Returns 0 or an errno value. */
 static int park_fd(int fd, int dir, double timeout)
 {
     struct green__wait w;
@@ -386,64 +433,6 @@ int green_wait_write(int fd, double timeout)
     return green__io_wait(fd, GREEN__IO_WRITE, timeout);
 }
 
-/******************************************************************************/
-/*  O_NONBLOCK bookkeeping                                                    */
-/******************************************************************************/
-
-/* Look at a new fd once: put it in O_NONBLOCK and learn its kind.
-   0 or -1/EBADF. */
-static int entry_setup(struct green__hub *hub, struct green__fd *e, int fd)
-{
-    /* A stale number of the caller's that the hub's epoll fd took. */
-    if (fd == hub->backend_fd)
-        return green__fail(EBADF);
-    int fl = green__sys_fcntl(fd, F_GETFL, 0);
-    if (fl < 0)
-        return -1;
-    unsigned char flags = IO_NONBLOCK;
-    if (fl & O_NONBLOCK)
-        flags |= IO_USER_NONBLOCK;
-    else if (green__sys_fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-        return -1;
-    struct stat sb;
-    if (fstat(fd, &sb) == 0) {
-        e->kind = S_ISSOCK(sb.st_mode)  ? IO_KIND_SOCKET
-                  : S_ISFIFO(sb.st_mode) ? IO_KIND_FIFO
-                                          : IO_KIND_OTHER;
-        flags |= IO_KIND_KNOWN;
-    }
-    e->flags |= flags;
-    return 0;
-}
-
-/* The hub and entry of an fd about to be used by a blocking-style call,
-   in O_NONBLOCK.  NULL with errno set (EBADF, ENOMEM). */
-static struct green__fd *io_begin(int fd, struct green__hub **hubp)
-{
-    struct green__hub *hub = green__hub_get();
-    if (!hub)
-        return NULL;
-    struct green__fd *e = entry_get(hub, fd);
-    if (!e)
-        return NULL;
-    if (GREEN_UNLIKELY(!(e->flags & IO_NONBLOCK)) &&
-        entry_setup(hub, e, fd) != 0)
-        return NULL;
-    *hubp = hub;
-    return e;
-}
-
-int green__io_nonblock(int fd, int *user_nonblock)
-{
-    struct green__hub *hub;
-    struct green__fd *e = io_begin(fd, &hub);
-    if (!e)
-        return -1;
-    if (user_nonblock)
-        *user_nonblock = (e->flags & IO_USER_NONBLOCK) != 0;
-    return 0;
-}
-
 void green__io_forget(int fd)
 {
     struct green__hub *hub = green__hub_peek();
@@ -456,56 +445,229 @@ void green__io_forget(int fd)
 
 void green__io_adopt(int fd, int is_socket, int user_nonblock)
 {
-    struct green__hub *hub = green__hub_get();
-    if (!hub)
-        return;
-    struct green__fd *e = entry_get(hub, fd);
-    if (!e)
-        return; /* ENOMEM: the first call will fcntl instead */
-    /* A previous fd with this number was closed behind our back. */
-    if (e->flags || !e->fresh)
-        entry_reset(hub, e, EBADF);
-    e->flags = IO_NONBLOCK | IO_KIND_KNOWN |
-               (user_nonblock ? IO_USER_NONBLOCK : 0);
-    e->kind = is_socket ? IO_KIND_SOCKET : IO_KIND_OTHER;
+    (void)user_nonblock;
+    green__fd_adopt(fd, is_socket ? GREEN__FD_SOCKET : GREEN__FD_OTHER);
+}
+
+int green__io_coop(void)
+{
+    struct green__hub *hub = green__hub_peek();
+    /* Link callbacks run in the hub context too, so this one test
+       covers the hub, libev callbacks and link callbacks. */
+    return hub != NULL && !green__in_hub(hub);
+}
+
+/******************************************************************************/
+/*  The retry loop                                                            */
+/******************************************************************************/
+
+/* After a syscall on a non-blocking fd: 1 if it would have blocked. */
+static inline int would_block(ssize_t r)
+{
+    return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+/* One call's state across its waits. */
+struct retry {
+    double at;       /* the socket timeout's deadline; < 0 none; 0 not
+                        read yet */
+    int saved_errno; /* errno at the call's start */
+};
+
+/* The deadline SO_RCVTIMEO/SO_SNDTIMEO gives a call starting now, or -1.
+   The kernel keeps the option even on a non-blocking socket (it just
+   ignores it), so it is the one place that knows the caller's value,
+   however it was set. */
+static double sock_deadline(int fd, int dir)
+{
+    struct green__fdinfo *fi = green__fd_peek(fd);
+    if (!fi || atomic_load_explicit(&fi->kind, memory_order_relaxed) !=
+                   GREEN__FD_SOCKET)
+        return -1;
+    struct timeval tv = {0, 0};
+    socklen_t len = sizeof tv;
+    int opt = dir == GREEN__IO_READ ? SO_RCVTIMEO : SO_SNDTIMEO;
+    if (getsockopt(fd, SOL_SOCKET, opt, &tv, &len) != 0 ||
+        (tv.tv_sec <= 0 && tv.tv_usec <= 0))
+        return -1;
+    return green__now() + (double)tv.tv_sec + (double)tv.tv_usec * 1e-6;
+}
+
+/* poll(2) interrupted a thread-blocking wait: would the blocking call
+   have been restarted?  Only if the handler that ran had SA_RESTART and
+   the socket has no timeout (socket calls with SO_RCVTIMEO/SO_SNDTIMEO
+   are never restarted, see signal(7)).  Which signal came is unknown,
+   so any handler without SA_RESTART means EINTR. */
+static int restart_after_signal(const struct retry *r)
+{
+    if (r->at > 0)
+        return 0;
+    for (int sig = 1; sig < NSIG; sig++) {
+        struct sigaction sa;
+        if (sig == SIGKILL || sig == SIGSTOP || sigaction(sig, NULL, &sa))
+            continue;
+        if (sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN &&
+            !(sa.sa_flags & SA_RESTART))
+            return 0;
+    }
+    return 1;
+}
+
+/* Block the thread until fd is ready (the patch library outside
+   greenlets), as the blocking call would.  0 or an errno value. */
+static int block_thread(int fd, int dir, double timeout,
+                        const struct retry *r)
+{
+    struct pollfd p = {fd, dir == GREEN__IO_READ ? POLLIN : POLLOUT, 0};
+    int ms = timeout < 0              ? -1
+             : timeout * 1000 > INT_MAX ? INT_MAX
+                                        : (int)ceil(timeout * 1000);
+    int n = green__sys_poll(&p, 1, ms);
+    if (n == 0)
+        return EAGAIN;
+    if (n < 0 && errno == EINTR)
+        return restart_after_signal(r) ? 0 : EINTR;
+    return n < 0 ? errno : 0; /* ready: retry (POLLNVAL: the retry says
+                                 EBADF) */
+}
+
+/* The attempt would block: wait, then the caller retries.  0 or an
+   errno value (EAGAIN: the socket's own timeout passed). */
+static int retry_wait(int fd, const struct green__io_op *op, struct retry *r)
+{
+    if (r->at == 0)
+        r->at = sock_deadline(fd, op->dir);
+    double timeout = -1;
+    if (r->at > 0) {
+        timeout = r->at - green__now();
+        if (timeout <= 0)
+            return EAGAIN;
+    }
+    if ((op->flags & GREEN__IO_THREAD) && !green__io_coop())
+        return block_thread(fd, op->dir, timeout, r);
+    int err = park_fd(fd, op->dir, timeout);
+    /* Our own deadline is the socket option's (EAGAIN, like the kernel),
+       unless an enclosing green_timeout fired (ETIMEDOUT). */
+    if (err == ETIMEDOUT && r->at > 0 &&
+        green__hub_peek()->current->timeouts_expired == 0)
+        err = EAGAIN;
+    return err;
+}
+
+ssize_t green__io_retry(int fd, const struct green__io_op *op)
+{
+    struct retry r = {0, errno};
+    size_t done = 0;
+    for (;;) {
+        ssize_t n = op->try(fd, op->arg, done);
+        if (n > 0 && (op->flags & GREEN__IO_ALL)) {
+            done += (size_t)n;
+            if (done < op->total)
+                continue;
+            return (ssize_t)done;
+        }
+        if (n >= 0)
+            return (op->flags & GREEN__IO_ALL) ? (ssize_t)done : n;
+        int err = would_block(n) ? retry_wait(fd, op, &r) : errno;
+        if (err) {
+            /* An error after progress reports the progress (as a
+               blocking write interrupted midway does). */
+            errno = err;
+            return done ? (ssize_t)done : -1;
+        }
+        errno = r.saved_errno;
+    }
 }
 
 /******************************************************************************/
 /*  Read and write                                                            */
 /******************************************************************************/
 
-/* After a syscall on a non-blocking fd: 1 if it would have blocked and
-   the caller should wait and retry. */
-static inline int would_block(ssize_t r)
+/* The fd of a libgreen call, in O_NONBLOCK; the thread gets its hub.
+   0, or -1 with errno (EBADF, ENOMEM). */
+static int io_begin(int fd)
 {
-    return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+    struct green__fdinfo *fi;
+    if (!green__hub_get())
+        return -1;
+    return green__fd_see(fd, GREEN__FD_ANY, &fi);
 }
 
-/* The retry loop every blocking-style call shares: run `call` until it
-   does not return EAGAIN, parking on `dir` in between. */
-#define IO_RETRY(fd, dir, call)                                            \
-    do {                                                                   \
-        struct green__hub *hub_;                                           \
-        if (!io_begin((fd), &hub_))                                        \
-            return -1;                                                     \
-        for (;;) {                                                         \
-            ssize_t r_ = (call);                                           \
-            if (!would_block(r_))                                          \
-                return r_;                                                 \
-            int err_ = park_fd((fd), (dir), -1);                           \
-            if (err_)                                                      \
-                return green__fail(err_);                                  \
-        }                                                                  \
-    } while (0)
+/* The arguments of the read/write family, for the attempt functions. */
+struct io_args {
+    void *buf;
+    size_t n;
+    int flags;
+    struct sockaddr *addr;
+    socklen_t *len;
+    const struct iovec *iov;
+    int cnt;
+    struct msghdr *msg;
+};
+
+static ssize_t try_read(int fd, void *arg, size_t done)
+{
+    struct io_args *a = arg;
+    (void)done;
+    return green__sys_read(fd, a->buf, a->n);
+}
+
+static ssize_t try_readv(int fd, void *arg, size_t done)
+{
+    struct io_args *a = arg;
+    (void)done;
+    return green__sys_readv(fd, a->iov, a->cnt);
+}
+
+static ssize_t try_recvfrom(int fd, void *arg, size_t done)
+{
+    struct io_args *a = arg;
+    (void)done;
+    return green__sys_recvfrom(fd, a->buf, a->n, a->flags, a->addr, a->len);
+}
+
+static ssize_t try_recvmsg(int fd, void *arg, size_t done)
+{
+    struct io_args *a = arg;
+    (void)done;
+    return green__sys_recvmsg(fd, a->msg, a->flags);
+}
+
+static ssize_t try_sendto(int fd, void *arg, size_t done)
+{
+    struct io_args *a = arg;
+    (void)done;
+    return green__sys_sendto(fd, a->buf, a->n, a->flags, a->addr,
+                             a->len ? *a->len : 0);
+}
+
+static ssize_t try_sendmsg(int fd, void *arg, size_t done)
+{
+    struct io_args *a = arg;
+    (void)done;
+    return green__sys_sendmsg(fd, a->msg, a->flags);
+}
+
+/* Run one libgreen call through the retry loop. */
+static ssize_t io_call(int fd, int dir, ssize_t (*try)(int, void *, size_t),
+                       struct io_args *a)
+{
+    if (io_begin(fd) != 0)
+        return -1;
+    struct green__io_op op = {try, a, 0, dir, 0};
+    return green__io_retry(fd, &op);
+}
 
 ssize_t green_read(int fd, void *buf, size_t n)
 {
-    IO_RETRY(fd, GREEN__IO_READ, green__sys_read(fd, buf, n));
+    struct io_args a = {.buf = buf, .n = n};
+    return io_call(fd, GREEN__IO_READ, try_read, &a);
 }
 
 ssize_t green_readv(int fd, const struct iovec *iov, int iovcnt)
 {
-    IO_RETRY(fd, GREEN__IO_READ, green__sys_readv(fd, iov, iovcnt));
+    struct io_args a = {.iov = iov, .cnt = iovcnt};
+    return io_call(fd, GREEN__IO_READ, try_readv, &a);
 }
 
 ssize_t green_recv(int fd, void *buf, size_t n, int flags)
@@ -519,15 +681,17 @@ ssize_t green_recvfrom(int fd, void *buf, size_t n, int flags,
     /* MSG_DONTWAIT asks for EAGAIN: that caller is not blocking-style. */
     if (flags & MSG_DONTWAIT)
         return green__sys_recvfrom(fd, buf, n, flags, addr, len);
-    IO_RETRY(fd, GREEN__IO_READ,
-             green__sys_recvfrom(fd, buf, n, flags, addr, len));
+    struct io_args a = {.buf = buf, .n = n, .flags = flags, .addr = addr,
+                        .len = len};
+    return io_call(fd, GREEN__IO_READ, try_recvfrom, &a);
 }
 
 ssize_t green_recvmsg(int fd, struct msghdr *msg, int flags)
 {
     if (flags & MSG_DONTWAIT)
         return green__sys_recvmsg(fd, msg, flags);
-    IO_RETRY(fd, GREEN__IO_READ, green__sys_recvmsg(fd, msg, flags));
+    struct io_args a = {.msg = msg, .flags = flags};
+    return io_call(fd, GREEN__IO_READ, try_recvmsg, &a);
 }
 
 ssize_t green_sendto(int fd, const void *buf, size_t n, int flags,
@@ -536,8 +700,9 @@ ssize_t green_sendto(int fd, const void *buf, size_t n, int flags,
     flags |= MSG_NOSIGNAL;
     if (flags & MSG_DONTWAIT)
         return green__sys_sendto(fd, buf, n, flags, addr, len);
-    IO_RETRY(fd, GREEN__IO_WRITE,
-             green__sys_sendto(fd, buf, n, flags, addr, len));
+    struct io_args a = {.buf = (void *)buf, .n = n, .flags = flags,
+                        .addr = (struct sockaddr *)addr, .len = &len};
+    return io_call(fd, GREEN__IO_WRITE, try_sendto, &a);
 }
 
 ssize_t green_send(int fd, const void *buf, size_t n, int flags)
@@ -550,7 +715,8 @@ ssize_t green_sendmsg(int fd, const struct msghdr *msg, int flags)
     flags |= MSG_NOSIGNAL;
     if (flags & MSG_DONTWAIT)
         return green__sys_sendmsg(fd, msg, flags);
-    IO_RETRY(fd, GREEN__IO_WRITE, green__sys_sendmsg(fd, msg, flags));
+    struct io_args a = {.msg = (struct msghdr *)msg, .flags = flags};
+    return io_call(fd, GREEN__IO_WRITE, try_sendmsg, &a);
 }
 
 /* writev on a pipe or FIFO without dying of SIGPIPE and without touching
@@ -580,10 +746,13 @@ static ssize_t fifo_writev(int fd, const struct iovec *iov, int cnt)
 }
 
 /* One non-blocking writev attempt, SIGPIPE-safe for the fd's kind. */
-static ssize_t try_writev(struct green__fd *e, int fd,
-                          const struct iovec *iov, int cnt)
+static ssize_t writev_once(int fd, const struct iovec *iov, int cnt)
 {
-    if (e->kind == IO_KIND_SOCKET) {
+    struct green__fdinfo *fi = green__fd_peek(fd);
+    unsigned kind = fi ? atomic_load_explicit(&fi->kind,
+                                              memory_order_relaxed)
+                       : GREEN__FD_OTHER;
+    if (kind == GREEN__FD_SOCKET) {
         if (cnt == 1)
             return green__sys_sendto(fd, iov[0].iov_base, iov[0].iov_len,
                                      MSG_NOSIGNAL, NULL, 0);
@@ -593,25 +762,30 @@ static ssize_t try_writev(struct green__fd *e, int fd,
         msg.msg_iovlen = (size_t)cnt;
         return green__sys_sendmsg(fd, &msg, MSG_NOSIGNAL);
     }
-    if (e->kind == IO_KIND_FIFO)
+    if (kind == GREEN__FD_FIFO)
         return fifo_writev(fd, iov, cnt);
     return green__sys_writev(fd, iov, cnt);
 }
 
+static ssize_t try_writev(int fd, void *arg, size_t done)
+{
+    struct io_args *a = arg;
+    (void)done;
+    return writev_once(fd, a->iov, a->cnt);
+}
+
+/* green_write_all's attempt: the rest of one buffer. */
+static ssize_t try_write_rest(int fd, void *arg, size_t done)
+{
+    struct io_args *a = arg;
+    struct iovec iov = {(char *)a->buf + done, a->n - done};
+    return writev_once(fd, &iov, 1);
+}
+
 ssize_t green_writev(int fd, const struct iovec *iov, int iovcnt)
 {
-    struct green__hub *hub;
-    struct green__fd *e = io_begin(fd, &hub);
-    if (!e)
-        return -1;
-    for (;;) {
-        ssize_t r = try_writev(e, fd, iov, iovcnt);
-        if (!would_block(r))
-            return r;
-        int err = park_fd(fd, GREEN__IO_WRITE, -1);
-        if (err)
-            return green__fail(err);
-    }
+    struct io_args a = {.iov = iov, .cnt = iovcnt};
+    return io_call(fd, GREEN__IO_WRITE, try_writev, &a);
 }
 
 ssize_t green_write(int fd, const void *buf, size_t n)
@@ -622,84 +796,104 @@ ssize_t green_write(int fd, const void *buf, size_t n)
 
 ssize_t green_write_all(int fd, const void *buf, size_t n)
 {
-    struct green__hub *hub;
-    struct green__fd *e = io_begin(fd, &hub);
-    if (!e)
+    if (io_begin(fd) != 0)
         return -1;
-    size_t done = 0;
-    do {
-        struct iovec iov = {(char *)buf + done, n - done};
-        ssize_t r = try_writev(e, fd, &iov, 1);
-        if (r >= 0) {
-            done += (size_t)r;
-            continue;
-        }
-        if (!would_block(r))
-            return -1;
-        int err = park_fd(fd, GREEN__IO_WRITE, -1);
-        if (err)
-            return green__fail(err);
-    } while (done < n);
-    return (ssize_t)n;
+    if (n == 0)
+        return 0;
+    struct io_args a = {.buf = (void *)buf, .n = n};
+    struct green__io_op op = {try_write_rest, &a, n, GREEN__IO_WRITE,
+                              GREEN__IO_ALL};
+    ssize_t r = green__io_retry(fd, &op);
+    /* All or nothing: a failure after progress is still a failure. */
+    return r >= 0 && (size_t)r < n ? -1 : r;
 }
 
 /******************************************************************************/
 /*  Accept, connect, close                                                    */
 /******************************************************************************/
 
-int green_accept(int fd, struct sockaddr *addr, socklen_t *len)
+static ssize_t try_accept(int fd, void *arg, size_t done)
 {
-    struct green__hub *hub;
-    if (!io_begin(fd, &hub))
-        return -1;
-    for (;;) {
-        int c = green__sys_accept4(fd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (c >= 0) {
-            green__io_adopt(c, 1, 0);
-            return c;
-        }
-        if (!would_block(-1))
-            return -1;
-        int err = park_fd(fd, GREEN__IO_READ, -1);
-        if (err)
-            return green__fail(err);
-    }
+    struct io_args *a = arg;
+    (void)done;
+    return green__sys_accept4(fd, a->addr, a->len,
+                              SOCK_NONBLOCK | SOCK_CLOEXEC);
 }
 
-int green_connect(int fd, const struct sockaddr *addr, socklen_t len)
+int green_accept(int fd, struct sockaddr *addr, socklen_t *len)
 {
-    struct green__hub *hub;
-    if (!io_begin(fd, &hub))
-        return -1;
-    double backoff = 0.001;
-    for (;;) {
-        if (green__sys_connect(fd, addr, len) == 0)
-            return 0;
-        int err = errno;
-        if (err == EAGAIN && addr && addr->sa_family == AF_UNIX) {
-            /* A full AF_UNIX backlog.  The unconnected socket polls
-               writable at once, so waiting for POLLOUT would spin: back
-               off and retry, as a blocking connect would keep waiting. */
-            if (green_sleep(backoff) != 0)
-                return -1;
-            if (backoff < 0.05)
-                backoff *= 2;
-            continue;
-        }
-        if (err != EINPROGRESS)
-            return -1;
-        break;
-    }
-    int err = park_fd(fd, GREEN__IO_WRITE, -1);
-    if (err)
-        return green__fail(err);
-    /* Writable: the handshake finished, well or badly.  SO_ERROR has
-       the real outcome (ECONNREFUSED, ETIMEDOUT, ENETUNREACH, ...). */
+    struct io_args a = {.addr = addr, .len = len};
+    int c = (int)io_call(fd, GREEN__IO_READ, try_accept, &a);
+    if (c >= 0)
+        green__fd_adopt(c, GREEN__FD_SOCKET);
+    return c;
+}
+
+/* After EINPROGRESS: the socket is writable once the handshake ended,
+   well or badly; SO_ERROR has the outcome (ECONNREFUSED, ...). */
+static ssize_t try_connected(int fd, void *arg, size_t done)
+{
+    (void)arg;
+    (void)done;
+    struct pollfd p = {fd, POLLOUT, 0};
+    if (green__sys_poll(&p, 1, 0) == 0)
+        return green__fail(EAGAIN); /* a spurious wake-up */
     int soerr = 0;
     socklen_t sl = sizeof soerr;
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
         return -1;
     return soerr ? green__fail(soerr) : 0;
+}
+
+/* The AF_UNIX back-off's sleep: cooperative where possible. */
+static int backoff_sleep(double t, int flags)
+{
+    if (!(flags & GREEN__IO_THREAD) || green__io_coop())
+        return green_sleep(t);
+    struct timespec ts = {0, (long)(t * 1e9)};
+    return nanosleep(&ts, NULL);
+}
+
+int green__io_connect(int fd, const struct sockaddr *addr, socklen_t len,
+                      int (*connect_fn)(int, const struct sockaddr *,
+                                        socklen_t),
+                      int flags)
+{
+    double backoff = 0.001;
+    for (;;) {
+        if (connect_fn(fd, addr, len) == 0)
+            return 0;
+        if (errno == EINPROGRESS)
+            break;
+        if (errno != EAGAIN || !addr || addr->sa_family != AF_UNIX)
+            return -1;
+        /* A full AF_UNIX backlog: the unconnected socket polls writable
+           at once, so back off and retry, as a blocking connect keeps
+           waiting. */
+        if (backoff_sleep(backoff, flags) != 0)
+            return -1;
+        if (backoff < 0.05)
+            backoff *= 2;
+    }
+    struct green__io_op op = {try_connected, NULL, 0, GREEN__IO_WRITE,
+                              flags};
+    if (green__io_retry(fd, &op) == 0)
+        return 0;
+    if (errno == EAGAIN)
+        errno = EINPROGRESS; /* SO_SNDTIMEO passed: the kernel's word */
+    return -1;
+}
+
+static int sys_connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    return green__sys_connect(fd, addr, len);
+}
+
+int green_connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    if (io_begin(fd) != 0)
+        return -1;
+    return green__io_connect(fd, addr, len, sys_connect, 0);
 }
 
 int green_close(int fd)
@@ -708,6 +902,6 @@ int green_close(int fd)
         return green__fail(EBADF);
     /* Waiters first, while the fd is still ours: they wake with EBADF
        and never retry on the number, which the next open may reuse. */
-    green__io_forget(fd);
+    green__fd_forget(fd);
     return green__sys_close(fd);
 }

@@ -1,21 +1,22 @@
-/* Per-fd state and the fd wait primitive (io.c), shared with poll.c,
-   net.c, server.c and the patch library.
+/* The fd wait primitive and the retry loop (io.c), shared with poll.c,
+   net.c, server.c and, through patchops, the patch library.
 
-   Every fd a hub has seen gets one entry in a table indexed by fd.  An
-   entry remembers whether libgreen already put the fd in O_NONBLOCK (so
-   later calls pay no fcntl) and holds, per direction, one ev_io watcher
-   and the greenlets parked on it.  The watcher is started when the first
-   waiter arrives and stopped (before the next poll) once no waiter is
-   left, and it is restarted without ev_io_set, so libev issues no
-   epoll_ctl for a wait on an fd it already watches. */
+   What an fd *is* (O_NONBLOCK, the caller's view, its kind) lives in the
+   process-wide table of fd.h.  What a hub does with it lives here, in
+   the io module's state of each hub, indexed by the same number: per
+   direction one ev_io watcher and the clauses parked on it.  The
+   watcher is started when the first waiter arrives and stopped (before
+   the next poll) once no waiter is left, and it is restarted without
+   ev_io_set, so libev issues no epoll_ctl for a wait on an fd it
+   already watches. */
 #ifndef GREEN_IO_H_INCLUDED
 #define GREEN_IO_H_INCLUDED
 
-#include "core/hub.h"
+#include <sys/socket.h>
 
-/* Directions: index into an entry's watchers. */
-#define GREEN__IO_READ 0
-#define GREEN__IO_WRITE 1
+#include "core/hub.h"
+#include "fd.h"
+
 
 struct green__fd; /* one fd's state, opaque outside io.c */
 
@@ -31,7 +32,8 @@ struct green__io_clause {
 
 /* Add a clause on fd/dir to the wait w (green_poll adds several, then
    parks once).  Returns 0, or an errno value: EBADF (fd < 0, not open,
-   or the hub's own epoll fd), ENOMEM.  A readiness event fires the
+   or any epoll fd while libev uses epoll: libev cannot tell its own
+   from another one, and watching its own would abort it), ENOMEM.  A readiness event fires the
    clause with 0, green_close (or libev finding the fd gone) with EBADF,
    also after it fired for readiness and before the greenlet resumed.
    The clause's undo, run by green__wait_park, leaves the entry. */
@@ -43,20 +45,44 @@ int green__io_clause(struct green__wait *w, struct green__io_clause *ic,
    EDEADLK, EAGAIN (timeout 0 and not ready), EINVAL (NaN), ENOMEM. */
 int green__io_wait(int fd, int dir, double timeout);
 
-/* Put fd in O_NONBLOCK unless libgreen already did (no syscall then).
-   *user_nonblock (may be NULL) tells whether the fd was already
-   non-blocking when libgreen first saw it (the patch library keeps
-   EAGAIN for those).  Returns 0 or -1/EBADF (or ENOMEM). */
-int green__io_nonblock(int fd, int *user_nonblock);
+/* The one retry loop of both libraries: try; on EAGAIN wait until fd is
+   ready for op->dir (green__io_clause + green__wait_park), then try
+   again.  A socket's SO_RCVTIMEO (reads, accept) or SO_SNDTIMEO (writes,
+   connect) bounds the whole call, read with getsockopt at its first
+   wait only: past it the call fails with EAGAIN, as the kernel's
+   blocking socket does (ETIMEDOUT stays for an enclosing green_timeout).
+   A call that succeeds after waiting leaves errno as it found it.
+   Returns the attempt's result, or -1 with errno: the syscall's, or the
+   wait's (EBADF, ECANCELED, ETIMEDOUT, EDEADLK, ENOMEM, EINTR: see
+   GREEN__IO_THREAD). */
+ssize_t green__io_retry(int fd, const struct green__io_op *op);
+
+/* connect(2) as a blocking call behaves, on a non-blocking socket: a
+   full AF_UNIX backlog is retried with a back-off (the socket polls
+   writable at once, so waiting on it would spin), EINPROGRESS waits for
+   writability (bounded by SO_SNDTIMEO: then EINPROGRESS, as the kernel
+   says) and SO_ERROR gives the outcome.  connect_fn is the connect to
+   use (libc's for the patch library).  flags: GREEN__IO_THREAD. */
+int green__io_connect(int fd, const struct sockaddr *addr, socklen_t len,
+                      int (*connect_fn)(int, const struct sockaddr *,
+                                        socklen_t),
+                      int flags);
+
+/* 1 when the caller may park: a greenlet of this thread's hub (main
+   included), not the hub, a libev callback or a link callback.  Never
+   creates a hub.  The one owner check of libgreen-patch and net.c. */
+int green__io_coop(void);
+
+/* libgreen just created fd, already in O_NONBLOCK: record it
+   (green__fd_adopt; is_socket selects send(MSG_NOSIGNAL) for writes).
+   user_nonblock must be 0: the caller never asked for O_NONBLOCK. */
+void green__io_adopt(int fd, int is_socket, int user_nonblock);
 
 /* fd is about to be closed, or was closed behind libgreen's back: wake
-   its waiters with EBADF, stop its watchers and forget everything, so a
-   new fd with the same number starts fresh.  Does not close fd. */
+   its waiters in this thread's hub with EBADF, stop its watchers and
+   forget them, so a new fd with the same number starts fresh.  The
+   per-hub half of green__fd_forget (fd.h), which also forgets the
+   process-wide entry. */
 void green__io_forget(int fd);
-
-/* libgreen (or the patch library) just created fd, already in
-   O_NONBLOCK: start a fresh entry that needs no fcntl.  is_socket
-   selects send(MSG_NOSIGNAL) for writes. */
-void green__io_adopt(int fd, int is_socket, int user_nonblock);
 
 #endif

@@ -1,7 +1,8 @@
 /* green_tcp_listen and green_tcp_connect.
 
-   Name resolution: numeric addresses are parsed with
-   getaddrinfo(AI_NUMERICHOST), which never blocks.  Anything else
+   Name resolution: numeric addresses (green__numeric_host, the same
+   check libgreen-patch uses) are parsed with getaddrinfo(AI_NUMERICHOST),
+   which never blocks.  Anything else
    ("localhost", names from /etc/hosts or DNS) is looked up with
    green_getaddrinfo in the hub's threadpool while the greenlet waits;
    from the hub itself (where nothing may block cooperatively) it falls
@@ -9,10 +10,12 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
+#include "fd.h"
 #include "io.h"
 #include "net.h"
 #include "core/sys.h"
@@ -47,17 +50,16 @@ int green__resolve(const char *host, int port, int passive,
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_protocol = IPPROTO_TCP;
-    hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV |
-                     (passive ? AI_PASSIVE : 0);
-    int rc = getaddrinfo(host, serv, &hints, res);
-    if (rc == EAI_NONAME && host) {
-        /* Not numeric: a real lookup, in the threadpool when we can
-           wait for it cooperatively (see the top comment). */
-        hints.ai_flags &= ~AI_NUMERICHOST;
-        if (green__can_block(-1) == 0)
-            rc = green_getaddrinfo(host, serv, &hints, res);
-        else
-            rc = getaddrinfo(host, serv, &hints, res);
+    hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
+    int rc;
+    if (green__numeric_host(host)) {
+        hints.ai_flags |= AI_NUMERICHOST;
+        rc = getaddrinfo(host, serv, &hints, res);
+    } else if (green__io_coop()) {
+        /* A real lookup, in the threadpool (see the top comment). */
+        rc = green_getaddrinfo(host, serv, &hints, res);
+    } else {
+        rc = getaddrinfo(host, serv, &hints, res);
     }
     return rc ? green__fail(gai_errno(rc)) : 0;
 }
@@ -67,8 +69,15 @@ int green__socket(int family)
 {
     int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd >= 0)
-        green__io_adopt(fd, 1, 0);
+        green__fd_adopt(fd, GREEN__FD_SOCKET);
     return fd;
+}
+
+int green__numeric_host(const char *host)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+    return !host || inet_pton(AF_INET, host, buf) == 1 ||
+           inet_pton(AF_INET6, host, buf) == 1;
 }
 
 /* Bind and listen on one address.  Returns the fd or -1 with errno. */

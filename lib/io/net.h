@@ -13,6 +13,11 @@
 int green__resolve(const char *host, int port, int passive,
                    struct addrinfo **res);
 
+/* 1 if host is NULL or a numeric IPv4/IPv6 address: resolving it never
+   blocks, so no worker thread is needed.  The one numeric-host check
+   of libgreen and libgreen-patch. */
+int green__numeric_host(const char *host);
+
 /* socket(family, SOCK_STREAM) non-blocking and close-on-exec, already
    known to io.c.  Returns the fd or -1 with errno. */
 int green__socket(int family);

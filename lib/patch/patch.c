@@ -76,6 +76,7 @@
 #include <unistd.h>
 
 #include "green.h"
+#include "io/fd.h"
 #include "io/patchops.h"
 
 #define PATCH_EXPORT __attribute__((visibility("default")))
@@ -112,7 +113,7 @@ int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *ts,
     X(read) X(write) X(readv) X(writev) X(recv) X(recvfrom) X(recvmsg)     \
     X(send) X(sendto) X(sendmsg) X(accept) X(accept4) X(connect) X(poll)   \
     X(ppoll) X(select) X(pselect) X(close) X(fcntl) X(fcntl64) X(ioctl)    \
-    X(setsockopt) X(getaddrinfo) X(sleep) X(usleep) X(nanosleep)           \
+    X(getaddrinfo) X(sleep) X(usleep) X(nanosleep)           \
     X(clock_nanosleep) X(socket) X(socketpair) X(pipe) X(pipe2) X(dup)     \
     X(dup2) X(dup3) X(fclose) X(__read_chk) X(__recv_chk)                  \
     X(__recvfrom_chk) X(__poll) X(__poll_chk) X(__ppoll_chk)
@@ -121,7 +122,6 @@ static struct {
 #define X(name) __typeof__(name) *name;
     REAL_FUNCS(X)
 #undef X
-    int (*green_close)(int fd);         /* libgreen's, see green_close */
 } real;
 
 /* libgreen's private table (patch.h); NULL if it does not match. */
@@ -135,7 +135,6 @@ static void real_init(void)
 #define X(name) real.name = (__typeof__(name) *)dlsym(RTLD_NEXT, #name);
     REAL_FUNCS(X)
 #undef X
-    real.green_close = (int (*)(int))dlsym(RTLD_NEXT, "green_close");
     const struct green__patch_ops *o = green__patch_ops();
     if (o && o->version == GREEN__PATCH_OPS_VERSION &&
         o->size == sizeof(struct green__patch_ops))
@@ -198,216 +197,49 @@ static inline int coop(void)
 }
 
 /******************************************************************************/
-/*  The per-fd table                                                          */
+/*  The fd table (libgreen's, through ops)                                    */
 /******************************************************************************/
 
-enum {
-    PFD_UNKNOWN,    /* never looked at (or forgotten by close) */
-    PFD_BUSY,       /* first sight in progress in some thread */
-    PFD_PASS,       /* not ours: every call goes straight to libc */
-    PFD_MANAGED     /* O_NONBLOCK underneath, caller's view in user_nb */
-};
-
-struct pfd {
-    atomic_uchar state;         /* PFD_* */
-    atomic_uchar user_nb;       /* the caller's O_NONBLOCK */
-    atomic_uchar stream;        /* SOCK_STREAM socket: MSG_WAITALL loops */
-    atomic_uchar is_sock;       /* a socket: has SO_RCVTIMEO/SO_SNDTIMEO */
-    _Atomic int64_t rcvtimeo;   /* SO_RCVTIMEO in µs, 0 = none */
-    _Atomic int64_t sndtimeo;   /* SO_SNDTIMEO in µs, 0 = none */
-};
-
-#define PFD_CHUNK_SHIFT 10
-#define PFD_CHUNK (1 << PFD_CHUNK_SHIFT)
-#define PFD_CHUNKS 16384        /* 16 M fds; higher fds pass through */
-
-/* The first chunk (fds 0-1023, nearly every program's) is static: a
-   first sight there never allocates, not even in a signal handler that
-   writes to stderr. */
-static struct pfd pfd_chunk0[PFD_CHUNK];
-static _Atomic(struct pfd *) pfd_chunks[PFD_CHUNKS] = {pfd_chunk0};
-
-/* fd's entry, or NULL if its chunk was never allocated. */
-static inline struct pfd *pfd_peek(int fd)
-{
-    if (UNLIKELY(fd < 0 || (fd >> PFD_CHUNK_SHIFT) >= PFD_CHUNKS))
-        return NULL;
-    struct pfd *c = atomic_load_explicit(&pfd_chunks[fd >> PFD_CHUNK_SHIFT],
-                                         memory_order_acquire);
-    return c ? &c[fd & (PFD_CHUNK - 1)] : NULL;
-}
-
-/* fd's entry, allocating its chunk; NULL if fd is out of range or out of
-   memory (the fd then passes through). */
-static struct pfd *pfd_get(int fd)
-{
-    struct pfd *e = pfd_peek(fd);
-    if (LIKELY(e != NULL) || fd < 0 || (fd >> PFD_CHUNK_SHIFT) >= PFD_CHUNKS)
-        return e;
-    struct pfd *c = calloc(PFD_CHUNK, sizeof *c);
-    if (!c)
-        return NULL;
-    struct pfd *expected = NULL;
-    /* Lock-free: the loser of a race frees its chunk and uses the
-       winner's.  Chunks are never freed (the table lives as long as the
-       process, like the fds it describes). */
-    if (!atomic_compare_exchange_strong_explicit(
-            &pfd_chunks[fd >> PFD_CHUNK_SHIFT], &expected, c,
-            memory_order_acq_rel, memory_order_acquire)) {
-        free(c);
-        c = expected;
-    }
-    return &c[fd & (PFD_CHUNK - 1)];
-}
-
-static inline unsigned pfd_state(const struct pfd *e)
+static inline unsigned fd_state(const struct green__fdinfo *e)
 {
     return atomic_load_explicit(&e->state, memory_order_acquire);
 }
 
-/* Forget fd (closed, or a new fd got its number). */
-static void pfd_forget(int fd)
+static inline int user_nb(const struct green__fdinfo *e)
 {
-    struct pfd *e = pfd_peek(fd);
-    if (e && pfd_state(e) != PFD_UNKNOWN)
-        atomic_store_explicit(&e->state, PFD_UNKNOWN, memory_order_release);
+    return atomic_load_explicit(&e->user_nb, memory_order_relaxed);
 }
 
-/* newfd now shares oldfd's open file description (dup, F_DUPFD): it has
-   the same O_NONBLOCK underneath, so it inherits the caller's view. */
-static void pfd_copy(int oldfd, int newfd)
+/* First sight from a greenlet, under the patch policy (fd.h): the entry
+   if we manage fd, else NULL (passed through, or not an open fd: the
+   real call then reports the error).  The caller's errno is kept. */
+static struct green__fdinfo *first_sight(int fd)
 {
-    struct pfd *src = pfd_peek(oldfd);
-    if (!src || pfd_state(src) != PFD_MANAGED) {
-        pfd_forget(newfd);
-        return;
-    }
-    struct pfd *dst = pfd_get(newfd);
-    if (!dst)
-        return;
-    atomic_store_explicit(&dst->user_nb, atomic_load(&src->user_nb),
-                          memory_order_relaxed);
-    atomic_store_explicit(&dst->stream, atomic_load(&src->stream),
-                          memory_order_relaxed);
-    atomic_store_explicit(&dst->is_sock, atomic_load(&src->is_sock),
-                          memory_order_relaxed);
-    atomic_store_explicit(&dst->rcvtimeo, atomic_load(&src->rcvtimeo),
-                          memory_order_relaxed);
-    atomic_store_explicit(&dst->sndtimeo, atomic_load(&src->sndtimeo),
-                          memory_order_relaxed);
-    atomic_store_explicit(&dst->state, PFD_MANAGED, memory_order_release);
-}
-
-/* A socket timeout option in µs (0 = none); read once at first sight. */
-static int64_t sock_timeo(int fd, int opt)
-{
-    struct timeval tv = {0, 0};
-    socklen_t len = sizeof tv;
-    if (getsockopt(fd, SOL_SOCKET, opt, &tv, &len) != 0)
-        return 0;
-    return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
-}
-
-/* Look at fd for the first time, from a greenlet: decide whether we
-   manage it and, if so, put it in O_NONBLOCK and remember the caller's
-   own flag.  Returns the entry, or NULL when the fd passes through
-   (including a bad fd: the real call then reports EBADF). */
-static struct pfd *first_sight(int fd)
-{
-    struct pfd *e = pfd_get(fd);
-    if (!e)
-        return NULL;
-    for (int spins = 0;; spins++) {
-        unsigned char st = PFD_UNKNOWN;
-        if (atomic_compare_exchange_strong(&e->state, &st, PFD_BUSY))
-            break;
-        if (st == PFD_PASS)
-            return NULL;
-        if (st == PFD_MANAGED)
-            return e;
-        /* Another thread is looking at the same fd right now: it is a
-           few syscalls away from done.  (Or a signal handler interrupted
-           this very thread's first sight: never wait for ourselves.) */
-        if (spins == 100)
-            return NULL;
-        sched_yield();
-    }
-    unsigned char result = PFD_PASS;
-    int saved_errno = errno; /* the caller's call has not failed yet */
-    struct stat sb;
-    int fl = REAL(fcntl)(fd, F_GETFL);
-    if (fl < 0 || fstat(fd, &sb) != 0)
-        goto out_unknown; /* not an open fd: look again next time */
-    int sock = S_ISSOCK(sb.st_mode);
-    if (!sock && !(S_ISFIFO(sb.st_mode) && fd > STDERR_FILENO))
-        goto out;
-    int user_nb = 0;
-    if (!(fl & O_NONBLOCK)) {
-        if (REAL(fcntl)(fd, F_SETFL, fl | O_NONBLOCK) != 0)
-            goto out;
-    } else if (ops->io_nonblock(fd, &user_nb) != 0) {
-        /* Already non-blocking: set by the caller, unless libgreen set
-           it on a fd it created (green_accept, green_tcp_connect), which
-           its io table knows. */
-        user_nb = 1;
-    }
-    int stream = 0;
-    int64_t rcv = 0, snd = 0;
-    if (sock) {
-        int type = 0;
-        socklen_t len = sizeof type;
-        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0)
-            stream = type == SOCK_STREAM;
-        rcv = sock_timeo(fd, SO_RCVTIMEO);
-        snd = sock_timeo(fd, SO_SNDTIMEO);
-    }
-    atomic_store_explicit(&e->user_nb, (unsigned char)user_nb,
-                          memory_order_relaxed);
-    atomic_store_explicit(&e->stream, (unsigned char)stream,
-                          memory_order_relaxed);
-    atomic_store_explicit(&e->is_sock, (unsigned char)sock,
-                          memory_order_relaxed);
-    atomic_store_explicit(&e->rcvtimeo, rcv, memory_order_relaxed);
-    atomic_store_explicit(&e->sndtimeo, snd, memory_order_relaxed);
-    result = PFD_MANAGED;
-out:
-    atomic_store_explicit(&e->state, result, memory_order_release);
-    errno = saved_errno;
-    return result == PFD_MANAGED ? e : NULL;
-out_unknown:
-    atomic_store_explicit(&e->state, PFD_UNKNOWN, memory_order_release);
-    errno = saved_errno;
-    return NULL;
+    int saved = errno;
+    struct green__fdinfo *e;
+    if (ops->fd_see(fd, GREEN__FD_PATCHED, &e) != 0)
+        e = NULL;
+    errno = saved;
+    return e;
 }
 
 /* The entry of fd if a call on it must behave as blocking on top of
    O_NONBLOCK (managed, caller left it blocking), else NULL: the call is
-   the plain libc one.  First sight only happens in a greenlet. */
-static inline struct pfd *blocking_fd(int fd)
+   the plain libc one.  First sight only happens in a greenlet.  After
+   it, no lock and no syscall. */
+static inline struct green__fdinfo *blocking_fd(int fd)
 {
     if (LIKELY(!is_active()))
         return NULL;
-    struct pfd *e = pfd_peek(fd);
-    unsigned st = e ? pfd_state(e) : PFD_UNKNOWN;
-    if (LIKELY(st == PFD_MANAGED))
-        return atomic_load_explicit(&e->user_nb, memory_order_relaxed) ? NULL
-                                                                       : e;
-    if (st == PFD_PASS)
-        return NULL;
-    if (!coop())
+    struct green__fdinfo *e = ops->fd_peek(fd);
+    unsigned st = e ? fd_state(e) : GREEN__FD_UNKNOWN;
+    if (LIKELY(st == GREEN__FD_MANAGED))
+        return user_nb(e) ? NULL : e;
+    if (st == GREEN__FD_PASS || !coop())
         return NULL;
     e = first_sight(fd);
-    if (e && !atomic_load_explicit(&e->user_nb, memory_order_relaxed))
-        return e;
-    return NULL;
+    return e && !user_nb(e) ? e : NULL;
 }
-
-/******************************************************************************/
-/*  Waiting                                                                   */
-/******************************************************************************/
-
-#define DIR_READ 0
-#define DIR_WRITE 1
 
 static inline double now(void)
 {
@@ -416,90 +248,17 @@ static inline double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static inline int would_block(ssize_t r)
+/* Run one blocking-style call through libgreen's retry loop: in a
+   greenlet the waits are cooperative, elsewhere (no hub, the hub, a
+   callback) they block the thread in poll(2) as the real call would.
+   all: a blocking write or MSG_WAITALL (loop until total bytes). */
+static ssize_t run(int fd, int dir, ssize_t (*try)(int, void *, size_t),
+                   void *arg, size_t total, int all)
 {
-    return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+    struct green__io_op op = {try, arg, total, dir,
+                              GREEN__IO_THREAD | (all ? GREEN__IO_ALL : 0)};
+    return ops->io_retry(fd, &op);
 }
-
-/* One call's SO_RCVTIMEO/SO_SNDTIMEO deadline, set at its first wait,
-   and errno as the call found it: a call that succeeds after waiting
-   leaves errno as a blocking call would have, not EAGAIN. */
-struct deadline {
-    double at;                  /* absolute; < 0 none; 0 not set yet */
-    int saved_errno;            /* errno at the call's start */
-};
-#define DEADLINE_INIT {0, errno}
-
-/* The operation on fd would block: wait until fd is ready for dir, then
-   the caller retries.  Returns 0, or -1 with errno: EAGAIN when the
-   socket's own timeout (timeo µs) passed, or the cooperative wait's
-   error (ETIMEDOUT, ECANCELED, EBADF, ...). */
-static int wait_ready(int fd, int dir, int64_t timeo, struct deadline *d)
-{
-    if (d->at == 0)
-        d->at = timeo > 0 ? now() + (double)timeo * 1e-6 : -1;
-    double timeout = -1;
-    if (d->at > 0) {
-        timeout = d->at - now();
-        if (timeout <= 0) {
-            errno = EAGAIN;
-            return -1;
-        }
-    }
-    if (coop()) {
-        int r = dir == DIR_READ ? green_wait_read(fd, timeout)
-                                : green_wait_write(fd, timeout);
-        if (r == 0) {
-            errno = d->saved_errno;
-            return 0;
-        }
-        /* Our own deadline is the socket option's (EAGAIN, like the
-           kernel), unless an enclosing green_timeout fired (ETIMEDOUT). */
-        if (errno == ETIMEDOUT && d->at > 0 && !ops->timeout_expired())
-            errno = EAGAIN;
-        return -1;
-    }
-    /* Outside greenlets (no hub, the hub, a callback) the caller asked
-       for a blocking call on a fd we made non-blocking: block the thread
-       in poll(2), which is what the kernel would have done. */
-    struct pollfd p = {fd, dir == DIR_READ ? POLLIN : POLLOUT, 0};
-    int ms = timeout < 0             ? -1
-             : timeout * 1000 > INT_MAX ? INT_MAX
-                                        : (int)ceil(timeout * 1000);
-    int n = REAL(poll)(&p, 1, ms);
-    if (n == 0) {
-        errno = EAGAIN;
-        return -1;
-    }
-    if (n < 0 && errno != EINTR)
-        return -1;
-    errno = d->saved_errno;
-    return 0; /* ready, or a signal: retry (which re-checks the time) */
-}
-
-static inline int64_t rcvtimeo(const struct pfd *e)
-{
-    return atomic_load_explicit(&e->rcvtimeo, memory_order_relaxed);
-}
-
-static inline int64_t sndtimeo(const struct pfd *e)
-{
-    return atomic_load_explicit(&e->sndtimeo, memory_order_relaxed);
-}
-
-/* The retry loop of every read-side call: run `call` until it does not
-   report EAGAIN, waiting for readability in between. */
-#define READ_LOOP(fd, e, call)                                             \
-    do {                                                                   \
-        struct deadline d_ = DEADLINE_INIT;                                \
-        for (;;) {                                                         \
-            ssize_t r_ = (call);                                           \
-            if (!would_block(r_))                                          \
-                return r_;                                                 \
-            if (wait_ready((fd), DIR_READ, rcvtimeo(e), &d_) != 0)         \
-                return -1;                                                 \
-        }                                                                  \
-    } while (0)
 
 /******************************************************************************/
 /*  iovec helpers (partial writes, MSG_WAITALL)                               */
@@ -560,12 +319,30 @@ static size_t iov_total(const struct iovec *iov, int cnt)
 /*  Reads                                                                     */
 /******************************************************************************/
 
+/* The arguments of one call, for the attempt functions. */
+struct args {
+    void *buf;
+    size_t n;
+    int flags;
+    struct sockaddr *addr;
+    socklen_t *len;
+    const struct iovec *iov;
+    int cnt;
+};
+
+static ssize_t try_read(int fd, void *arg, size_t done)
+{
+    (void)done;
+    struct args *a = arg;
+    return real.read(fd, a->buf, a->n);
+}
+
 static ssize_t p_read(int fd, void *buf, size_t n)
 {
-    struct pfd *e = blocking_fd(fd);
-    if (!e)
+    if (!blocking_fd(fd))
         return REAL(read)(fd, buf, n);
-    READ_LOOP(fd, e, real.read(fd, buf, n));
+    struct args a = {.buf = buf, .n = n};
+    return run(fd, GREEN__IO_READ, try_read, &a, 0, 0);
 }
 
 PATCH_EXPORT ssize_t read(int fd, void *buf, size_t n)
@@ -580,12 +357,27 @@ PATCH_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
     return p_read(fd, buf, n);
 }
 
+static ssize_t try_readv(int fd, void *arg, size_t done)
+{
+    (void)done;
+    struct args *a = arg;
+    return real.readv(fd, a->iov, a->cnt);
+}
+
 PATCH_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
-    struct pfd *e = blocking_fd(fd);
-    if (!e)
+    if (!blocking_fd(fd))
         return REAL(readv)(fd, iov, cnt);
-    READ_LOOP(fd, e, real.readv(fd, iov, cnt));
+    struct args a = {.iov = iov, .cnt = cnt};
+    return run(fd, GREEN__IO_READ, try_readv, &a, 0, 0);
+}
+
+/* With MSG_WAITALL, `done` bytes are already in. */
+static ssize_t try_recvfrom(int fd, void *arg, size_t done)
+{
+    struct args *a = arg;
+    return real.recvfrom(fd, (char *)a->buf + done, a->n - done, a->flags,
+                         a->addr, a->len);
 }
 
 /* recvfrom on a blocking-for-the-caller fd; MSG_WAITALL on a stream
@@ -594,27 +386,13 @@ PATCH_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 static ssize_t p_recvfrom(int fd, void *buf, size_t n, int flags,
                           struct sockaddr *addr, socklen_t *len)
 {
-    struct pfd *e = (flags & MSG_DONTWAIT) ? NULL : blocking_fd(fd);
+    struct green__fdinfo *e = (flags & MSG_DONTWAIT) ? NULL : blocking_fd(fd);
     if (!e)
         return REAL(recvfrom)(fd, buf, n, flags, addr, len);
-    if (!(flags & MSG_WAITALL) || !atomic_load(&e->stream))
-        READ_LOOP(fd, e, real.recvfrom(fd, buf, n, flags, addr, len));
-    struct deadline d = DEADLINE_INIT;
-    size_t done = 0;
-    while (done < n) {
-        ssize_t r = real.recvfrom(fd, (char *)buf + done, n - done, flags,
-                                  addr, len);
-        if (r > 0) {
-            done += (size_t)r;
-            continue;
-        }
-        if (r == 0)
-            break; /* EOF: what we have */
-        if (!would_block(r) ||
-            wait_ready(fd, DIR_READ, rcvtimeo(e), &d) != 0)
-            return done ? (ssize_t)done : -1;
-    }
-    return (ssize_t)done;
+    struct args a = {.buf = buf, .n = n, .flags = flags, .addr = addr,
+                     .len = len};
+    int all = (flags & MSG_WAITALL) && atomic_load(&e->stream) && n > 0;
+    return run(fd, GREEN__IO_READ, try_recvfrom, &a, n, all);
 }
 
 PATCH_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
@@ -645,57 +423,94 @@ PATCH_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n,
     return p_recvfrom(fd, buf, n, flags, addr, len);
 }
 
+/* A msghdr call that may continue over several syscalls (MSG_WAITALL
+   receives, blocking writev/sendmsg): the caller's msghdr, and a
+   working copy whose iovec advances past what is done. */
+struct vec {
+    struct msghdr *user;        /* the caller's (receives update it) */
+    struct msghdr m;            /* what the next syscall gets */
+    struct iovcopy c;           /* the advancing iovec, once needed */
+    int copied;                 /* c is valid (must be freed) */
+    size_t skipped;             /* bytes c has been advanced past */
+    int flags;
+    int is_msg;                 /* sendmsg/recvmsg, else writev */
+};
+
+/* Advance v's iovec to `done` bytes; ancillary data went with the
+   first syscall.  0, or -1/ENOMEM. */
+static int vec_advance(struct vec *v, size_t done)
+{
+    if (done <= v->skipped)
+        return 0;
+    if (!v->copied) {
+        if (iov_copy(&v->c, v->user->msg_iov, (int)v->user->msg_iovlen))
+            return -1;
+        v->copied = 1;
+    }
+    iov_skip(&v->c, done - v->skipped);
+    v->skipped = done;
+    v->m.msg_iov = v->c.iov;
+    v->m.msg_iovlen = (size_t)v->c.cnt;
+    v->m.msg_control = NULL;
+    v->m.msg_controllen = 0;
+    return 0;
+}
+
+static void vec_init(struct vec *v, const struct msghdr *msg, int flags,
+                     int is_msg)
+{
+    v->user = (struct msghdr *)msg;
+    v->m = *msg;
+    v->copied = 0;
+    v->skipped = 0;
+    v->flags = flags;
+    v->is_msg = is_msg;
+}
+
+static ssize_t try_recvmsg_once(int fd, void *arg, size_t done)
+{
+    (void)done;
+    struct args *a = arg;
+    return real.recvmsg(fd, a->buf, a->flags);
+}
+
+/* MSG_WAITALL's attempt: the rest of the buffers. */
+static ssize_t try_recvmsg(int fd, void *arg, size_t done)
+{
+    struct vec *v = arg;
+    if (vec_advance(v, done) != 0)
+        return -1;
+    ssize_t r = real.recvmsg(fd, &v->m, v->flags);
+    if (r > 0 && done == 0) {
+        /* Ancillary data, address and flags come from the first
+           successful receive; later ones get none. */
+        v->user->msg_namelen = v->m.msg_namelen;
+        v->user->msg_controllen = v->m.msg_controllen;
+        v->user->msg_flags = v->m.msg_flags;
+        v->m.msg_name = NULL;
+        v->m.msg_namelen = 0;
+        v->m.msg_control = NULL;
+        v->m.msg_controllen = 0;
+    }
+    return r;
+}
+
 PATCH_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
-    struct pfd *e = (flags & MSG_DONTWAIT) ? NULL : blocking_fd(fd);
-    if (!e)
+    struct green__fdinfo *e = (flags & MSG_DONTWAIT) ? NULL : blocking_fd(fd);
+    if (!e || !msg)
         return REAL(recvmsg)(fd, msg, flags);
     size_t total = iov_total(msg->msg_iov, (int)msg->msg_iovlen);
-    if (!(flags & MSG_WAITALL) || !atomic_load(&e->stream) || total == 0)
-        READ_LOOP(fd, e, real.recvmsg(fd, msg, flags));
-    /* MSG_WAITALL: keep filling the rest of the buffers.  Ancillary data
-       and flags come from the first successful receive. */
-    struct iovcopy c;
-    if (iov_copy(&c, msg->msg_iov, (int)msg->msg_iovlen) != 0)
-        return -1;
-    struct msghdr m = *msg;
-    struct deadline d = DEADLINE_INIT;
-    size_t done = 0;
-    ssize_t ret;
-    for (;;) {
-        m.msg_iov = c.iov;
-        m.msg_iovlen = (size_t)c.cnt;
-        ssize_t r = real.recvmsg(fd, &m, flags);
-        if (r > 0) {
-            if (done == 0) {
-                msg->msg_namelen = m.msg_namelen;
-                msg->msg_controllen = m.msg_controllen;
-                msg->msg_flags = m.msg_flags;
-                m.msg_name = NULL;
-                m.msg_namelen = 0;
-                m.msg_control = NULL;
-                m.msg_controllen = 0;
-            }
-            done += (size_t)r;
-            if (done == total)
-                break;
-            iov_skip(&c, (size_t)r);
-            continue;
-        }
-        if (r == 0)
-            break;
-        if (!would_block(r) ||
-            wait_ready(fd, DIR_READ, rcvtimeo(e), &d) != 0) {
-            if (done)
-                break;
-            ret = -1;
-            goto out;
-        }
+    if (!(flags & MSG_WAITALL) || !atomic_load(&e->stream) || total == 0) {
+        struct args a = {.buf = msg, .flags = flags};
+        return run(fd, GREEN__IO_READ, try_recvmsg_once, &a, 0, 0);
     }
-    ret = (ssize_t)done;
-out:
-    iov_free(&c);
-    return ret;
+    struct vec v;
+    vec_init(&v, msg, flags, 1);
+    ssize_t r = run(fd, GREEN__IO_READ, try_recvmsg, &v, total, 1);
+    if (v.copied)
+        iov_free(&v.c);
+    return r;
 }
 
 /******************************************************************************/
@@ -704,51 +519,38 @@ out:
 
 /* A blocking write returns only when everything is written (or an error
    or the socket's timeout stops it: then the count so far, or -1 if
-   nothing was written).  With O_NONBLOCK underneath we loop over partial
-   writes and wait for writability in between. */
-#define WRITE_LOOP(fd, e, n, call_at)                                      \
-    do {                                                                   \
-        struct deadline d_ = DEADLINE_INIT;                                \
-        size_t done_ = 0;                                                  \
-        for (;;) {                                                         \
-            ssize_t r_ = call_at(done_);                                   \
-            if (r_ >= 0) {                                                 \
-                done_ += (size_t)r_;                                       \
-                if (done_ >= (n))                                          \
-                    return (ssize_t)done_;                                 \
-                continue;                                                  \
-            }                                                              \
-            if (!would_block(r_) ||                                        \
-                wait_ready((fd), DIR_WRITE, sndtimeo(e), &d_) != 0)        \
-                return done_ ? (ssize_t)done_ : -1;                        \
-        }                                                                  \
-    } while (0)
+   nothing was written).  With O_NONBLOCK underneath, the retry loop
+   goes over partial writes and waits for writability in between. */
 
-static ssize_t p_write(int fd, const void *buf, size_t n)
+static ssize_t try_write(int fd, void *arg, size_t done)
 {
-    struct pfd *e = blocking_fd(fd);
-    if (!e || n == 0)
-        return REAL(write)(fd, buf, n);
-#define WRITE_AT(k) real.write(fd, (const char *)buf + (k), n - (k))
-    WRITE_LOOP(fd, e, n, WRITE_AT);
-#undef WRITE_AT
+    struct args *a = arg;
+    return real.write(fd, (const char *)a->buf + done, a->n - done);
 }
 
 PATCH_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
-    return p_write(fd, buf, n);
+    if (n == 0 || !blocking_fd(fd))
+        return REAL(write)(fd, buf, n);
+    struct args a = {.buf = (void *)buf, .n = n};
+    return run(fd, GREEN__IO_WRITE, try_write, &a, n, 1);
+}
+
+static ssize_t try_sendto(int fd, void *arg, size_t done)
+{
+    struct args *a = arg;
+    return real.sendto(fd, (const char *)a->buf + done, a->n - done,
+                       a->flags, a->addr, a->len ? *a->len : 0);
 }
 
 static ssize_t p_sendto(int fd, const void *buf, size_t n, int flags,
                         const struct sockaddr *addr, socklen_t len)
 {
-    struct pfd *e = (flags & MSG_DONTWAIT) ? NULL : blocking_fd(fd);
-    if (!e || n == 0)
+    if (n == 0 || (flags & MSG_DONTWAIT) || !blocking_fd(fd))
         return REAL(sendto)(fd, buf, n, flags, addr, len);
-#define SENDTO_AT(k)                                                       \
-    real.sendto(fd, (const char *)buf + (k), n - (k), flags, addr, len)
-    WRITE_LOOP(fd, e, n, SENDTO_AT);
-#undef SENDTO_AT
+    struct args a = {.buf = (void *)buf, .n = n, .flags = flags,
+                     .addr = (struct sockaddr *)addr, .len = &len};
+    return run(fd, GREEN__IO_WRITE, try_sendto, &a, n, 1);
 }
 
 PATCH_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
@@ -762,99 +564,74 @@ PATCH_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
     return p_sendto(fd, buf, n, flags, SA(addr), len);
 }
 
+static ssize_t try_vec_write(int fd, void *arg, size_t done)
+{
+    struct vec *v = arg;
+    if (vec_advance(v, done) != 0)
+        return -1;
+    return v->is_msg ? real.sendmsg(fd, &v->m, v->flags)
+                     : real.writev(fd, v->m.msg_iov, (int)v->m.msg_iovlen);
+}
+
 /* writev and sendmsg: the same loop over an advancing copy of the iovec
-   array (the caller's is const).  Ancillary data goes with the first
-   chunk only. */
-static ssize_t vec_write(int fd, struct pfd *e, const struct msghdr *msg,
-                         int flags, int is_msg)
+   array (the caller's is const). */
+static ssize_t vec_write(int fd, const struct msghdr *msg, int flags,
+                         int is_msg)
 {
     size_t total = iov_total(msg->msg_iov, (int)msg->msg_iovlen);
-    struct msghdr m = *msg;
-    struct deadline d = DEADLINE_INIT;
-    struct iovcopy c;
-    int copied = 0;
-    size_t done = 0;
-    ssize_t ret;
-    for (;;) {
-        ssize_t r = is_msg ? real.sendmsg(fd, &m, flags)
-                           : real.writev(fd, m.msg_iov, (int)m.msg_iovlen);
-        if (r >= 0) {
-            done += (size_t)r;
-            if (done >= total)
-                break;
-            if (!copied) {
-                if (iov_copy(&c, msg->msg_iov, (int)msg->msg_iovlen) != 0) {
-                    ret = (ssize_t)done; /* ENOMEM: report the progress */
-                    goto out;
-                }
-                copied = 1;
-            }
-            iov_skip(&c, (size_t)r);
-            m.msg_iov = c.iov;
-            m.msg_iovlen = (size_t)c.cnt;
-            m.msg_control = NULL;
-            m.msg_controllen = 0;
-            continue;
-        }
-        if (!would_block(r) ||
-            wait_ready(fd, DIR_WRITE, sndtimeo(e), &d) != 0) {
-            ret = done ? (ssize_t)done : -1;
-            goto out;
-        }
-    }
-    ret = (ssize_t)done;
-out:
-    if (copied)
-        iov_free(&c);
-    return ret;
+    struct vec v;
+    vec_init(&v, msg, flags, is_msg);
+    ssize_t r = run(fd, GREEN__IO_WRITE, try_vec_write, &v, total,
+                    total > 0);
+    if (v.copied)
+        iov_free(&v.c);
+    return r;
 }
 
 PATCH_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
-    struct pfd *e = blocking_fd(fd);
-    if (!e || cnt <= 0)
+    if (cnt <= 0 || !blocking_fd(fd))
         return REAL(writev)(fd, iov, cnt);
     struct msghdr m;
     memset(&m, 0, sizeof m);
     m.msg_iov = (struct iovec *)iov;
     m.msg_iovlen = (size_t)cnt;
-    return vec_write(fd, e, &m, 0, 0);
+    return vec_write(fd, &m, 0, 0);
 }
 
 PATCH_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-    struct pfd *e = (flags & MSG_DONTWAIT) ? NULL : blocking_fd(fd);
-    if (!e || !msg)
+    if (!msg || (flags & MSG_DONTWAIT) || !blocking_fd(fd))
         return REAL(sendmsg)(fd, msg, flags);
-    return vec_write(fd, e, msg, flags, 1);
+    return vec_write(fd, msg, flags, 1);
 }
 
 /******************************************************************************/
 /*  Accept, connect                                                           */
 /******************************************************************************/
 
+static ssize_t try_accept(int fd, void *arg, size_t done)
+{
+    (void)done;
+    struct args *a = arg;
+    return real.accept4(fd, a->addr, a->len, a->flags);
+}
+
 static int p_accept4(int fd, struct sockaddr *addr, socklen_t *len,
                      int flags)
 {
-    struct pfd *e = blocking_fd(fd);
     int c;
-    if (!e) {
+    if (!blocking_fd(fd)) {
         c = REAL(accept4)(fd, addr, len, flags);
     } else {
-        struct deadline d = DEADLINE_INIT;
-        for (;;) {
-            c = real.accept4(fd, addr, len, flags);
-            if (!would_block(c))
-                break;
-            if (wait_ready(fd, DIR_READ, rcvtimeo(e), &d) != 0)
-                return -1;
-        }
+        struct args a = {.addr = addr, .len = len, .flags = flags};
+        c = (int)run(fd, GREEN__IO_READ, try_accept, &a, 0, 0);
     }
     /* A fresh fd: whatever the table knew about its number is stale.
        (Accepted sockets never inherit O_NONBLOCK; first sight will see
        the caller's SOCK_NONBLOCK.) */
     if (c >= 0 && is_active())
-        pfd_forget(c);
+        ops->fd_forget(c);
     return c;
 }
 
@@ -869,60 +646,36 @@ PATCH_EXPORT int accept4(int fd, __SOCKADDR_ARG addr, socklen_t *len,
     return p_accept4(fd, SA(addr), len, flags);
 }
 
+/* libc's connect with a plain sockaddr pointer (libgreen's retry takes
+   that type; glibc declares a transparent union). */
+static int libc_connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    return real.connect(fd, addr, len);
+}
+
 PATCH_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
 {
-    struct pfd *e = blocking_fd(fd);
-    if (!e)
+    if (!blocking_fd(fd))
         return REAL(connect)(fd, addr, len);
-    const struct sockaddr *sa = SA(addr);
-    struct deadline d = DEADLINE_INIT;
-    double backoff = 0.001;
-    for (;;) {
-        if (real.connect(fd, sa, len) == 0)
-            return 0;
-        if (errno == EINPROGRESS)
-            break;
-        if (errno != EAGAIN || !sa || sa->sa_family != AF_UNIX)
-            return -1;
-        /* A full AF_UNIX backlog: the socket polls writable at once, so
-           back off and retry, as a blocking connect keeps waiting. */
-        if (coop() ? green_sleep(backoff) != 0
-                   : REAL(usleep)((useconds_t)(backoff * 1e6)) != 0)
-            return -1;
-        if (backoff < 0.05)
-            backoff *= 2;
-    }
-    /* The handshake is under way: writable once it finished, well or
-       badly.  SO_SNDTIMEO bounds a blocking connect (then EINPROGRESS,
-       as the kernel reports it). */
-    for (;;) {
-        if (wait_ready(fd, DIR_WRITE, sndtimeo(e), &d) != 0) {
-            if (errno == EAGAIN)
-                errno = EINPROGRESS;
-            return -1;
-        }
-        struct pollfd p = {fd, POLLOUT, 0};
-        if (REAL(poll)(&p, 1, 0) > 0)
-            break; /* not a spurious wake-up */
-    }
-    int err = 0;
-    socklen_t sl = sizeof err;
-    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &sl) != 0)
-        return -1;
-    if (err) {
-        errno = err;
-        return -1;
-    }
-    return 0;
+    return ops->io_connect(fd, SA(addr), len, libc_connect,
+                           GREEN__IO_THREAD);
 }
 
 /******************************************************************************/
 /*  poll, select                                                              */
 /******************************************************************************/
 
+/* poll(NULL, 0, -1), select(0, ..., NULL): a pause until a signal.
+   Only the kernel can end that wait (a signal handler cannot wake a
+   parked greenlet), so it stays libc's, blocking the thread. */
+static inline int is_pause(nfds_t n, int infinite)
+{
+    return n == 0 && infinite;
+}
+
 static int p_poll(struct pollfd *fds, nfds_t n, int timeout)
 {
-    if (is_active() && timeout != 0 && coop())
+    if (is_active() && timeout != 0 && !is_pause(n, timeout < 0) && coop())
         return green_poll(fds, n, timeout);
     return REAL(poll)(fds, n, timeout);
 }
@@ -950,7 +703,8 @@ PATCH_EXPORT int __poll_chk(struct pollfd *fds, nfds_t n, int timeout,
 static int p_ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
                    const sigset_t *ss)
 {
-    if (is_active() && !ss && coop() && (!ts || ts->tv_sec || ts->tv_nsec)) {
+    if (is_active() && !ss && !is_pause(n, !ts) && coop() &&
+        (!ts || ts->tv_sec || ts->tv_nsec)) {
         if (ts && (ts->tv_sec < 0 || ts->tv_nsec < 0 ||
                    ts->tv_nsec >= 1000000000L)) {
             errno = EINVAL;
@@ -985,10 +739,10 @@ PATCH_EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t n,
 PATCH_EXPORT int select(int nfds, fd_set *r, fd_set *w, fd_set *x,
                         struct timeval *tv)
 {
-    /* (Beyond FD_SETSIZE the caller uses larger sets than fd_set; only
-       the kernel's select handles those.) */
+    /* (Beyond FD_SETSIZE the caller uses larger sets than fd_set, which
+       green_select handles as libc does.) */
     if (is_active() && (!tv || tv->tv_sec || tv->tv_usec) &&
-        nfds <= FD_SETSIZE && coop())
+        !is_pause(nfds > 0 ? (nfds_t)nfds : 0, !tv) && coop())
         return green_select(nfds, r, w, x, tv);
     return REAL(select)(nfds, r, w, x, tv);
 }
@@ -997,7 +751,7 @@ PATCH_EXPORT int pselect(int nfds, fd_set *r, fd_set *w, fd_set *x,
                          const struct timespec *ts, const sigset_t *ss)
 {
     if (is_active() && !ss && (!ts || ts->tv_sec || ts->tv_nsec) &&
-        nfds <= FD_SETSIZE && coop()) {
+        !is_pause(nfds > 0 ? (nfds_t)nfds : 0, !ts) && coop()) {
         if (ts && (ts->tv_sec < 0 || ts->tv_nsec < 0 ||
                    ts->tv_nsec >= 1000000000L)) {
             errno = EINVAL;
@@ -1118,91 +872,71 @@ PATCH_EXPORT unsigned sleep(unsigned s)
 }
 
 /******************************************************************************/
-/*  close, fcntl, ioctl, setsockopt, fd creation                              */
+/*  close, fcntl, ioctl, fd creation                                          */
 /******************************************************************************/
 
+/* What green_close does before closing (it shares the table, so it
+   needs no wrapper): wake the fd's waiters in this thread's hub (if it
+   has one; also from the hub or a callback) with EBADF and forget the
+   fd, so that the number's next fd starts fresh.  Never creates a hub.
+   The close itself stays libc's. */
 PATCH_EXPORT int close(int fd)
 {
-    if (is_active()) {
-        pfd_forget(fd);
-        /* What green_close does before closing: wake the fd's waiters in
-           this thread's hub (if it has one; also from the hub or a
-           callback) with EBADF and forget its watchers, so that the
-           number's next fd starts fresh.  Never creates a hub.  The
-           close itself stays libc's. */
-        ops->io_forget(fd);
-    }
+    if (is_active())
+        ops->fd_forget(fd);
     return REAL(close)(fd);
-}
-
-/* libgreen's green_close, wrapped: a fd closed through the API must
-   leave the table too, or its number's next fd would inherit the old
-   state.  libgreen's own calls to green_close (green_server) come
-   through here as well (default-visibility symbols go through the PLT). */
-PATCH_EXPORT int green_close(int fd)
-{
-    real_ensure();
-    pfd_forget(fd);
-    if (!real.green_close) {
-        errno = ENOSYS;
-        return -1;
-    }
-    return real.green_close(fd);
 }
 
 PATCH_EXPORT int fclose(FILE *f)
 {
     if (is_active() && f) {
         int fd = fileno(f);
-        if (fd >= 0) {
-            pfd_forget(fd);
-            ops->io_forget(fd);
-        }
+        if (fd >= 0)
+            ops->fd_forget(fd);
     }
     return REAL(fclose)(f);
 }
 
-/* fcntl's third argument is an int or a pointer depending on cmd; like
-   glibc, read it as a pointer-sized value and pass it on. */
 /* The entry of fd if we manage it, for the calls that read or change
    O_NONBLOCK.  In a greenlet a fd we have not seen yet is looked at
    first, so that the caller's view is the same before and after its
    first read: a fd that libgreen itself created non-blocking
    (green_accept, green_tcp_connect) looks blocking to plain libc code
    that never asked for O_NONBLOCK. */
-static struct pfd *managed_fd(int fd)
+static struct green__fdinfo *managed_fd(int fd)
 {
-    struct pfd *e = pfd_peek(fd);
-    unsigned st = e ? pfd_state(e) : PFD_UNKNOWN;
-    if (st == PFD_MANAGED)
+    struct green__fdinfo *e = ops->fd_peek(fd);
+    unsigned st = e ? fd_state(e) : GREEN__FD_UNKNOWN;
+    if (st == GREEN__FD_MANAGED)
         return e;
-    if (st == PFD_UNKNOWN && coop())
+    if (st == GREEN__FD_UNKNOWN && coop())
         return first_sight(fd);
     return NULL;
 }
 
+/* fcntl's third argument is an int or a pointer depending on cmd; like
+   glibc, read it as a pointer-sized value and pass it on. */
 static int p_fcntl(int (*fn)(int, int, ...), int fd, int cmd, void *arg)
 {
     if (!is_active())
         return fn(fd, cmd, arg);
-    struct pfd *e = NULL;
+    struct green__fdinfo *e = NULL;
     if (cmd == F_GETFL || cmd == F_SETFL)
         e = managed_fd(fd);
-    int managed = e != NULL;
     switch (cmd) {
     case F_GETFL: {
         int fl = fn(fd, cmd);
-        if (fl >= 0 && managed) {
+        if (fl >= 0 && e) {
             /* Show the caller's O_NONBLOCK, not ours. */
             fl &= ~O_NONBLOCK;
-            if (atomic_load(&e->user_nb))
+            if (user_nb(e))
                 fl |= O_NONBLOCK;
         }
         return fl;
     }
     case F_SETFL: {
         int fl = (int)(intptr_t)arg;
-        if (!managed)
+        if (!e)
             return fn(fd, cmd, fl);
         int r = fn(fd, cmd, fl | O_NONBLOCK);
         if (r == 0)
@@ -1213,7 +947,7 @@ static int p_fcntl(int (*fn)(int, int, ...), int fd, int cmd, void *arg)
     case F_DUPFD_CLOEXEC: {
         int r = fn(fd, cmd, arg);
         if (r >= 0)
-            pfd_copy(fd, r);
+            ops->fd_copy(fd, r);
         return r;
     }
     default:
@@ -1248,7 +982,7 @@ PATCH_EXPORT int ioctl(int fd, unsigned long req, ...)
     if (req == FIONBIO && is_active() && arg) {
         /* FIONBIO is O_NONBLOCK by another name: keep ours, record the
            caller's. */
-        struct pfd *e = managed_fd(fd);
+        struct green__fdinfo *e = managed_fd(fd);
         if (e) {
             int on = *(const int *)arg != 0;
             int one = 1;
@@ -1261,42 +995,27 @@ PATCH_EXPORT int ioctl(int fd, unsigned long req, ...)
     return REAL(ioctl)(fd, req, arg);
 }
 
-PATCH_EXPORT int setsockopt(int fd, int level, int opt, const void *val,
-                            socklen_t len)
-{
-    int r = REAL(setsockopt)(fd, level, opt, val, len);
-    if (r == 0 && is_active() && level == SOL_SOCKET &&
-        (opt == SO_RCVTIMEO || opt == SO_SNDTIMEO) &&
-        len >= sizeof(struct timeval)) {
-        /* The kernel ignores these on a non-blocking fd, so we keep them
-           to bound our waits. */
-        struct pfd *e = pfd_peek(fd);
-        if (e && pfd_state(e) == PFD_MANAGED) {
-            const struct timeval *tv = val;
-            int64_t us = (int64_t)tv->tv_sec * 1000000 + tv->tv_usec;
-            atomic_store(opt == SO_RCVTIMEO ? &e->rcvtimeo : &e->sndtimeo,
-                         us < 0 ? 0 : us);
-        }
-    }
-    return r;
-}
-
 /* New fds: the number may have belonged to a fd closed behind our back
    (fclose of a FILE's fd, close_range, a raw syscall). */
+static void fresh(int fd)
+{
+    if (fd >= 0 && is_active())
+        ops->fd_forget(fd);
+}
+
 PATCH_EXPORT int socket(int domain, int type, int protocol)
 {
     int fd = REAL(socket)(domain, type, protocol);
-    if (fd >= 0 && is_active())
-        pfd_forget(fd);
+    fresh(fd);
     return fd;
 }
 
 PATCH_EXPORT int socketpair(int domain, int type, int protocol, int sv[2])
 {
     int r = REAL(socketpair)(domain, type, protocol, sv);
-    if (r == 0 && is_active()) {
-        pfd_forget(sv[0]);
-        pfd_forget(sv[1]);
+    if (r == 0) {
+        fresh(sv[0]);
+        fresh(sv[1]);
     }
     return r;
 }
@@ -1304,9 +1023,9 @@ PATCH_EXPORT int socketpair(int domain, int type, int protocol, int sv[2])
 PATCH_EXPORT int pipe(int fds[2])
 {
     int r = REAL(pipe)(fds);
-    if (r == 0 && is_active()) {
-        pfd_forget(fds[0]);
-        pfd_forget(fds[1]);
+    if (r == 0) {
+        fresh(fds[0]);
+        fresh(fds[1]);
     }
     return r;
 }
@@ -1314,9 +1033,9 @@ PATCH_EXPORT int pipe(int fds[2])
 PATCH_EXPORT int pipe2(int fds[2], int flags)
 {
     int r = REAL(pipe2)(fds, flags);
-    if (r == 0 && is_active()) {
-        pfd_forget(fds[0]);
-        pfd_forget(fds[1]);
+    if (r == 0) {
+        fresh(fds[0]);
+        fresh(fds[1]);
     }
     return r;
 }
@@ -1325,7 +1044,7 @@ PATCH_EXPORT int dup(int fd)
 {
     int r = REAL(dup)(fd);
     if (r >= 0 && is_active())
-        pfd_copy(fd, r);
+        ops->fd_copy(fd, r);
     return r;
 }
 
@@ -1333,10 +1052,8 @@ PATCH_EXPORT int dup(int fd)
    now means another file. */
 static void before_replace(int oldfd, int newfd)
 {
-    if (oldfd != newfd && is_active()) {
-        pfd_forget(newfd);
-        ops->io_forget(newfd);
-    }
+    if (oldfd != newfd && is_active())
+        ops->fd_forget(newfd);
 }
 
 PATCH_EXPORT int dup2(int oldfd, int newfd)
@@ -1344,7 +1061,7 @@ PATCH_EXPORT int dup2(int oldfd, int newfd)
     before_replace(oldfd, newfd);
     int r = REAL(dup2)(oldfd, newfd);
     if (r >= 0 && oldfd != newfd && is_active())
-        pfd_copy(oldfd, r);
+        ops->fd_copy(oldfd, r);
     return r;
 }
 
@@ -1353,7 +1070,7 @@ PATCH_EXPORT int dup3(int oldfd, int newfd, int flags)
     before_replace(oldfd, newfd);
     int r = REAL(dup3)(oldfd, newfd, flags);
     if (r >= 0 && is_active())
-        pfd_copy(oldfd, r);
+        ops->fd_copy(oldfd, r);
     return r;
 }
 
@@ -1361,23 +1078,15 @@ PATCH_EXPORT int dup3(int oldfd, int newfd, int flags)
 /*  getaddrinfo                                                               */
 /******************************************************************************/
 
-/* A numeric host (or none) never blocks: no need for a worker thread. */
-static int numeric_host(const char *node, const struct addrinfo *hints)
-{
-    if (!node || (hints && (hints->ai_flags & AI_NUMERICHOST)))
-        return 1;
-    unsigned char buf[sizeof(struct in6_addr)];
-    return inet_pton(AF_INET, node, buf) == 1 ||
-           inet_pton(AF_INET6, node, buf) == 1;
-}
-
 PATCH_EXPORT int getaddrinfo(const char *node, const char *service,
                              const struct addrinfo *hints,
                              struct addrinfo **res)
 {
     /* green_getaddrinfo runs the real getaddrinfo in a worker thread,
-       which has no hub, so that call comes back here and goes to libc. */
-    if (is_active() && !numeric_host(node, hints) && coop())
+       which has no hub, so that call comes back here and goes to libc.
+       A numeric host (or none) never blocks: no worker needed. */
+    if (is_active() && !(hints && (hints->ai_flags & AI_NUMERICHOST)) &&
+        !ops->numeric_host(node) && coop())
         return green_getaddrinfo(node, service, hints, res);
     return REAL(getaddrinfo)(node, service, hints, res);
 }
