@@ -1,6 +1,6 @@
 #!/bin/sh
-# libgreen-patch.so exports the interposed libc names (at least the ones
-# DESIGN and the glibc fortify entry points require) plus green_*
+# libgreen-patch.so exports the interposed libc names (at least the
+# blocking calls and the glibc fortify entry points) plus green_*
 # symbols, nothing else; libgreen.so exports one private green__ symbol
 # for it (green__patch_ops).
 set -e
@@ -14,7 +14,7 @@ for s in $required; do
     echo "$syms" | grep -qx "$s" || { echo "missing: $s"; exit 1; }
 done
 extra="ppoll __ppoll_chk pselect clock_nanosleep fcntl64 ioctl setsockopt
-socket socketpair pipe pipe2 dup dup2 dup3 fclose"
+socket socketpair pipe pipe2 dup dup2 dup3 fclose sigaction signal"
 # Of libgreen's own names, only the patch switches: libgreen-patch
 # intercepts no green_* function (green_close used to be wrapped).
 bad=$(echo "$syms" | grep -v '^green_patch_all$' |

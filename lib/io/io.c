@@ -29,6 +29,7 @@
 #include "io.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
@@ -497,14 +498,30 @@ static double sock_deadline(int fd, int dir)
    have been restarted?  Only if the handler that ran had SA_RESTART and
    the socket has no timeout (socket calls with SO_RCVTIMEO/SO_SNDTIMEO
    are never restarted, see signal(7)).  Which signal came is unknown,
-   so any handler without SA_RESTART means EINTR. */
+   so any handler without SA_RESTART means EINTR; fault handlers
+   (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP: libgreen's overflow
+   reporter among them) only run on a fault, never during a syscall. */
+static int (*_Atomic signal_probe)(int reset);
+
+void green__io_signal_probe(int (*probe)(int reset))
+{
+    atomic_store(&signal_probe, probe);
+}
+
 static int restart_after_signal(const struct retry *r)
 {
     if (r->at > 0)
         return 0;
+    /* The patch library knows which handler ran, if it wrapped it. */
+    int (*probe)(int) = atomic_load(&signal_probe);
+    int known = probe ? probe(0) : -1;
+    if (known >= 0)
+        return known;
     for (int sig = 1; sig < NSIG; sig++) {
         struct sigaction sa;
-        if (sig == SIGKILL || sig == SIGSTOP || sigaction(sig, NULL, &sa))
+        if (sig == SIGKILL || sig == SIGSTOP || sig == SIGSEGV ||
+            sig == SIGBUS || sig == SIGFPE || sig == SIGILL ||
+            sig == SIGTRAP || sigaction(sig, NULL, &sa))
             continue;
         if (sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN &&
             !(sa.sa_flags & SA_RESTART))
@@ -519,6 +536,9 @@ static int block_thread(int fd, int dir, double timeout,
                         const struct retry *r)
 {
     struct pollfd p = {fd, dir == GREEN__IO_READ ? POLLIN : POLLOUT, 0};
+    int (*probe)(int) = atomic_load(&signal_probe);
+    if (probe)
+        probe(1);
     int ms = timeout < 0              ? -1
              : timeout * 1000 > INT_MAX ? INT_MAX
                                         : (int)ceil(timeout * 1000);

@@ -57,6 +57,14 @@ int green__io_wait(int fd, int dir, double timeout);
    GREEN__IO_THREAD). */
 ssize_t green__io_retry(int fd, const struct green__io_op *op);
 
+/* Which signal interrupted a thread-blocking wait (the patch library
+   outside greenlets)?  probe(1) forgets the last signal this thread
+   caught; probe(0) says whether it was caught by a handler with
+   SA_RESTART (1), without (0), or is unknown (-1: a handler installed
+   before patching).  Registered by libgreen-patch, which wraps the
+   handlers the program installs. */
+void green__io_signal_probe(int (*probe)(int reset));
+
 /* connect(2) as a blocking call behaves, on a non-blocking socket: a
    full AF_UNIX backlog is retried with a back-off (the socket polls
    writable at once, so waiting on it would spin), EINPROGRESS waits for

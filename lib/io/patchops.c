@@ -18,6 +18,7 @@ static const struct green__patch_ops ops = {
     green__io_retry,
     green__io_connect,
     green__numeric_host,
+    green__io_signal_probe,
 };
 
 const struct green__patch_ops *green__patch_ops(void)

@@ -17,7 +17,7 @@
 
 #include "green.h"
 
-#define GREEN__PATCH_OPS_VERSION 2
+#define GREEN__PATCH_OPS_VERSION 3
 
 struct green__fdinfo;
 struct green__io_op;
@@ -43,6 +43,9 @@ struct green__patch_ops {
                       int flags);
     /* green__numeric_host (net.h). */
     int (*numeric_host)(const char *host);
+    /* Give libgreen the patch library's signal probe (io.h,
+       green__io_signal_probe). */
+    void (*set_signal_probe)(int (*probe)(int reset));
 };
 
 /* The table above.  Exported from libgreen.so for libgreen-patch only;

@@ -61,6 +61,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -115,7 +116,8 @@ int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *ts,
     X(ppoll) X(select) X(pselect) X(close) X(fcntl) X(fcntl64) X(ioctl)    \
     X(getaddrinfo) X(sleep) X(usleep) X(nanosleep)           \
     X(clock_nanosleep) X(socket) X(socketpair) X(pipe) X(pipe2) X(dup)     \
-    X(dup2) X(dup3) X(fclose) X(__read_chk) X(__recv_chk)                  \
+    X(dup2) X(dup3) X(fclose) X(sigaction) X(signal) X(__read_chk)         \
+    X(__recv_chk)                                                          \
     X(__recvfrom_chk) X(__poll) X(__poll_chk) X(__ppoll_chk)
 
 static struct {
@@ -164,6 +166,96 @@ static inline int is_active(void)
     return atomic_load_explicit(&active, memory_order_acquire);
 }
 
+/******************************************************************************/
+/*  Which handler interrupted a thread-blocking wait                          */
+/******************************************************************************/
+
+/* Outside greenlets a patched call on a managed fd blocks the thread in
+   poll(2), which a signal interrupts whatever SA_RESTART says.  The
+   blocking syscall it stands for would have been restarted if the
+   handler that ran had SA_RESTART.  To know which handler ran, the
+   handlers the program installs (sigaction, signal) are wrapped: the
+   wrapper notes the signal in a thread-local and calls the program's
+   handler.  sigaction() reports the program's own handler back. */
+struct user_handler {
+    struct sigaction sa; /* what the program installed */
+    int wrapped;         /* our wrapper stands in for it */
+};
+static struct user_handler handlers[NSIG];
+static pthread_mutex_t handlers_mu = PTHREAD_MUTEX_INITIALIZER;
+static __thread int last_signal;
+
+static void wrap_handler(int sig, siginfo_t *info, void *ctx)
+{
+    last_signal = sig;
+    const struct sigaction *sa = &handlers[sig].sa;
+    if (sa->sa_flags & SA_SIGINFO)
+        sa->sa_sigaction(sig, info, ctx);
+    else
+        sa->sa_handler(sig);
+}
+
+/* green__io_signal_probe's probe (io.h). */
+static int signal_probe(int reset)
+{
+    if (reset) {
+        last_signal = 0;
+        return 0;
+    }
+    int sig = last_signal;
+    if (sig <= 0 || sig >= NSIG || !handlers[sig].wrapped)
+        return -1;
+    return (handlers[sig].sa.sa_flags & SA_RESTART) != 0;
+}
+
+static int is_handler(const struct sigaction *sa)
+{
+    return (sa->sa_flags & SA_SIGINFO) ||
+           (sa->sa_handler != SIG_DFL && sa->sa_handler != SIG_IGN);
+}
+
+PATCH_EXPORT int sigaction(int sig, const struct sigaction *act,
+                           struct sigaction *old)
+{
+    if (sig <= 0 || sig >= NSIG || sig == SIGKILL || sig == SIGSTOP)
+        return REAL(sigaction)(sig, act, old);
+    pthread_mutex_lock(&handlers_mu);
+    struct user_handler prev = handlers[sig];
+    struct sigaction wrapped;
+    const struct sigaction *use = act;
+    if (act && is_handler(act)) {
+        wrapped = *act;
+        wrapped.sa_sigaction = wrap_handler;
+        wrapped.sa_flags |= SA_SIGINFO;
+        use = &wrapped;
+    }
+    /* The program's handler is recorded before ours can run. */
+    if (act) {
+        handlers[sig].sa = *act;
+        handlers[sig].wrapped = use != act;
+    }
+    int r = REAL(sigaction)(sig, use, old);
+    if (r != 0 && act)
+        handlers[sig] = prev;
+    else if (r == 0 && old && prev.wrapped &&
+             old->sa_sigaction == wrap_handler)
+        *old = prev.sa; /* what the program installed, not our wrapper */
+    pthread_mutex_unlock(&handlers_mu);
+    return r;
+}
+
+PATCH_EXPORT sighandler_t signal(int sig, sighandler_t handler)
+{
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = handler;
+    sa.sa_flags = SA_RESTART; /* glibc's signal() is BSD signal() */
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(sig, &sa, &old) != 0)
+        return SIG_ERR;
+    return old.sa_handler;
+}
+
 int green_patch_all(void)
 {
     real_ensure();
@@ -171,6 +263,7 @@ int green_patch_all(void)
         errno = ENOTSUP;
         return -1;
     }
+    ops->set_signal_probe(signal_probe);
     atomic_store_explicit(&active, 1, memory_order_release);
     return 0;
 }
