@@ -495,6 +495,79 @@ GREEN_EXPORT void green_imap_free(green_imap_t *it);
 GREEN_EXPORT void green_pool_free(green_pool_t *p);
 
 /******************************************************************************/
+/*  Waiting on several things (gevent.wait, gevent.iwait)                     */
+/******************************************************************************/
+
+/* What an entry of green_wait_any waits for.  "Ready" means the call
+   named would complete without waiting; waiting never takes anything:
+   an item or a unit stays for the call that takes it. */
+enum green_wait_kind {
+    GREEN_WAIT_NONE = 0,   /* skipped (a hole in the array) */
+    GREEN_WAIT_GREENLET,   /* obj: green_t *, done */
+    GREEN_WAIT_EVENT,      /* obj: green_event_t *, set */
+    GREEN_WAIT_RESULT,     /* obj: green_result_t *, completed */
+    GREEN_WAIT_QUEUE_GET,  /* obj: green_queue_t *, green_queue_get ready
+                              (an item, a channel putter, or closed) */
+    GREEN_WAIT_QUEUE_PUT,  /* obj: green_queue_t *, green_queue_put ready
+                              (room, a waiting getter, or closed) */
+    GREEN_WAIT_SEM,        /* obj: green_sem_t *, a unit available */
+    GREEN_WAIT_READ,       /* fd: readable (or hung up, error, not open) */
+    GREEN_WAIT_WRITE       /* fd: writable (or error, not open) */
+};
+
+typedef struct green_waitable {
+    int kind;              /* enum green_wait_kind */
+    void *obj;             /* the object, for the object kinds */
+    int fd;                /* the fd, for GREEN_WAIT_READ / _WRITE */
+} green_waitable_t;
+
+/* Wait until `count` of the n entries are ready (count 0, or more than
+   the entries that are not GREEN_WAIT_NONE: all of them), or the timeout
+   passes.  Writes the indexes of the ready entries to ready[] (room for
+   n) in the order they became ready (entries found ready by one check
+   are listed in array order) and returns how many: fewer than count
+   means the timeout passed (0 included; timeout 0 only checks, even in
+   the hub).  Greenlets, events and results count once they were seen
+   ready (an event cleared meanwhile still counts, as green_event_wait
+   would return 0); a queue, semaphore or fd is checked again before it
+   is reported, so it is not reported if another greenlet took the item,
+   unit or data first.  Errors: EINVAL (NULL arrays with n > 0, unknown
+   kind, NULL obj, fd < 0, NaN), EXDEV (an object of another thread),
+   ENOMEM, EBADF (an object was freed, or an fd green_close()d, while
+   waited on: nothing else is reported), ETIMEDOUT (an enclosing
+   green_timeout), ECANCELED, EDEADLK. */
+GREEN_EXPORT int green_wait_any(const green_waitable_t *objs, size_t n,
+                                size_t count, double timeout,
+                                size_t *ready);
+
+/* The iterator form (gevent.iwait): the array is copied; each
+   green_iwait_next returns 0 and the index of the next entry to become
+   ready, each entry once.  The timeout covers the whole iteration.
+   Objects must outlive the iterator.  Errors: as green_wait_any, and for
+   next ENOENT (every entry was returned), ETIMEDOUT (the timeout passed;
+   EAGAIN for timeout 0), EINVAL (NULL index). */
+typedef struct green_iwait green_iwait_t;
+GREEN_EXPORT green_iwait_t *green_iwait_new(const green_waitable_t *objs,
+                                            size_t n, double timeout);
+GREEN_EXPORT int green_iwait_next(green_iwait_t *it, size_t *index);
+GREEN_EXPORT void green_iwait_free(green_iwait_t *it);
+
+/* green_joinall's "first k done" form: wait until at least count of the
+   n greenlets are done (NULL entries are skipped and do not count;
+   count 0 or more than the non-NULL ones: all).  Returns how many are
+   done (>= count).  Errors as green_join (ETIMEDOUT: fewer than count
+   done in time), plus EINVAL (NULL gs with n > 0). */
+GREEN_EXPORT int green_joinall_count(green_t *const *gs, size_t n,
+                                     size_t count, double timeout);
+
+/* green_run with a timeout: 0 once no greenlet is alive and no watcher
+   is active, -1/ETIMEDOUT if the timeout passed first (greenlets keep
+   their state: call again to go on).  Timeout 0: 0 if nothing is
+   alive, else EAGAIN.  Errors as green_run, plus EINVAL (NaN),
+   ETIMEDOUT, ECANCELED. */
+GREEN_EXPORT int green_run_timeout(double timeout);
+
+/******************************************************************************/
 /*  Servers                                                                   */
 /******************************************************************************/
 

@@ -337,6 +337,76 @@ int green_joinall(green_t *const *gs, size_t n, double timeout)
     return 0;
 }
 
+/* Greenlets of gs done (NULL skipped); *alive gets the non-NULL count. */
+static size_t count_done(green_t *const *gs, size_t n, size_t *alive)
+{
+    size_t done = 0;
+    *alive = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!gs[i])
+            continue;
+        (*alive)++;
+        done += gs[i]->state == GREEN__DONE;
+    }
+    return done;
+}
+
+/* One park on the joiners of every greenlet of gs not done yet (any one
+   finishing ends it).  0 or an errno. */
+static int join_round(green_t *const *gs, size_t n, double left)
+{
+    struct green__wait w;
+    int err = green__wait_begin(&w, left, "joining", 0);
+    if (err)
+        return err;
+    size_t pending = 0;
+    for (size_t i = 0; i < n; i++)
+        pending += gs[i] && gs[i]->state != GREEN__DONE;
+    struct green__clause local[16], *cs = local;
+    if (pending > 16 && !(cs = malloc(pending * sizeof *cs)))
+        return ENOMEM;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (gs[i] && gs[i]->state != GREEN__DONE)
+            green__waitq_add(&w, &gs[i]->joiners, &cs[k++], NULL);
+    err = green__wait_park(&w);
+    if (cs != local)
+        free(cs);
+    return err;
+}
+
+int green_joinall_count(green_t *const *gs, size_t n, size_t count,
+                        double timeout)
+{
+    if ((!gs && n) || timeout != timeout)
+        return green__fail(EINVAL);
+    struct green__hub *hub = green__hub_get();
+    if (!hub)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (gs[i] && gs[i]->hub != hub)
+            return green__fail(EXDEV);
+        if (gs[i] == hub->current && gs[i]->state != GREEN__DONE)
+            return green__fail(EDEADLK);
+    }
+    double deadline = timeout < 0 ? -1 : green__now() + timeout;
+    for (;;) {
+        size_t alive;
+        size_t done = count_done(gs, n, &alive);
+        size_t want = count && count < alive ? count : alive;
+        if (done >= want)
+            return (int)done;
+        double left = -1;
+        if (timeout == 0)
+            left = 0;
+        else if (timeout > 0 && (left = deadline - green__now()) <= 0)
+            return green__fail(ETIMEDOUT);
+        int err = join_round(gs, n, left);
+        if (err)
+            return green__fail(err);
+    }
+}
+
 /* Mark g cancelled and get it off whatever it waits on. */
 static int cancel(struct green__hub *hub, green_t *g)
 {

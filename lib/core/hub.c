@@ -674,6 +674,7 @@ void green__wait_add(struct green__wait *w, struct green__clause *c,
     c->data = data;
     c->err = 0;
     c->fired = 0;
+    c->notify = 0;
     w->first = c;
 }
 
@@ -813,14 +814,19 @@ int green__waitq_wait(struct green__waitq *q, struct green__clause *c,
 
 struct green__clause *green__waitq_wake_one(struct green__waitq *q, int err)
 {
-    struct green__list *n;
-    while ((n = green__list_pop(&q->head)) != NULL) {
+    struct green__list *n = q->head.next;
+    while (n != &q->head) {
+        struct green__list *next = n->next;
         struct green__clause *c =
             green__container_of(n, struct green__clause, node);
-        /* A clause whose wait already ended (a kill, its deadline) is
-           skipped: the wake-up goes to the next one. */
-        if (green__clause_fire(c, err))
-            return c;
+        if (!c->notify) {
+            green__list_remove(n);
+            /* A clause whose wait already ended (a kill, its deadline) is
+               skipped: the wake-up goes to the next one. */
+            if (green__clause_fire(c, err))
+                return c;
+        }
+        n = next;
     }
     return NULL;
 }
@@ -830,7 +836,43 @@ size_t green__waitq_wake_all(struct green__waitq *q, int err)
     size_t n = 0;
     while (green__waitq_wake_one(q, err))
         n++;
+    /* Watchers too: the object is set, closed or going away. */
+    struct green__list *it;
+    while ((it = green__list_pop(&q->head)) != NULL)
+        green__clause_fire(green__container_of(it, struct green__clause, node),
+                           err);
     return n;
+}
+
+void green__waitq_add_notify(struct green__wait *w, struct green__waitq *q,
+                             struct green__clause *c)
+{
+    green__waitq_add(w, q, c, NULL);
+    c->notify = 1;
+}
+
+void green__waitq_notify(struct green__waitq *q, int err)
+{
+    struct green__list *it;
+    green__list_foreach(it, &q->head) {
+        struct green__clause *c =
+            green__container_of(it, struct green__clause, node);
+        if (c->notify)
+            green__clause_fire(c, err);
+    }
+}
+
+int green__waitq_has_taker(const struct green__waitq *q)
+{
+    const struct green__list *it;
+    green__list_foreach(it, &q->head) {
+        const struct green__clause *c =
+            green__container_of(it, struct green__clause, node);
+        if (!c->notify && c->w && c->g->state == GREEN__WAITING &&
+            c->g->wait == c->w && !c->w->winner)
+            return 1;
+    }
+    return 0;
 }
 
 /******************************************************************************/
@@ -955,6 +997,29 @@ int green_run(void)
         return green__fail(EDEADLK);
     struct green__wait w;
     int err = green__wait_begin(&w, -1, "running the hub", 0);
+    if (!err) {
+        hub->main_in_run = 1;
+        err = green__wait_park(&w);
+        hub->main_in_run = 0;
+    }
+    return err ? green__fail(err) : 0;
+}
+
+int green_run_timeout(double timeout)
+{
+    if (timeout != timeout)
+        return green__fail(EINVAL);
+    if (timeout < 0)
+        return green_run();
+    struct green__hub *hub = green__hub_get();
+    if (!hub)
+        return -1;
+    if (hub->embedded || hub->current != &hub->main)
+        return green__fail(EDEADLK);
+    if (timeout == 0)
+        return hub->alive ? green__fail(EAGAIN) : 0;
+    struct green__wait w;
+    int err = green__wait_begin(&w, timeout, "running the hub", 0);
     if (!err) {
         hub->main_in_run = 1;
         err = green__wait_park(&w);

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "core/hub.h"
+#include "sync.h"
 
 struct green_queue {
     struct green__hub *hub;        /* owner thread's hub */
@@ -147,8 +148,12 @@ int green_queue_put(green_queue_t *q, void *item, double timeout)
             return green__fail(err);
         ring_push(q, item);
         q->unfinished++;
+        green__waitq_notify(&q->getters, 0); /* green_wait_any watchers */
         return 0;
     }
+    /* A channel's getter could take it now (watchers of a full queue
+       see nothing new: the ring is not empty). */
+    green__waitq_notify(&q->getters, 0);
     /* Full (or a channel with no getter): park with the item.  0 means a
        getter took it; EPIPE that the queue was closed meanwhile; EBADF
        that it was freed.  On any error the item was not delivered. */
@@ -175,6 +180,8 @@ int green_queue_get(green_queue_t *q, void **item, double timeout)
         if (p) {
             ring_push(q, p->data);
             q->unfinished++;
+        } else {
+            green__waitq_notify(&q->putters, 0); /* room: tell watchers */
         }
         return 0;
     }
@@ -187,6 +194,8 @@ int green_queue_get(green_queue_t *q, void **item, double timeout)
     }
     if (q->closed)
         return green__fail(EPIPE);
+    /* A put to a channel could complete now. */
+    green__waitq_notify(&q->putters, 0);
     struct green__clause w = {.data = NULL};
     if (green__waitq_wait(&q->getters, &w, timeout,
                           q->channel ? "getting from a channel"
@@ -259,4 +268,30 @@ void green_queue_free(green_queue_t *q)
     }
     free(q->ring);
     free(q);
+}
+
+/******************************************************************************/
+/*  green_wait_any hooks (sync.h)                                             */
+/******************************************************************************/
+
+struct green__hub *green__queue_hub(const green_queue_t *q)
+{
+    return q->hub;
+}
+
+int green__queue_ready(const green_queue_t *q, int put)
+{
+    if (q->closed)
+        return 1; /* the call fails at once (EPIPE), or drains */
+    if (!put)
+        return q->count > 0 || green__waitq_has_taker(&q->putters);
+    if (green__waitq_has_taker(&q->getters))
+        return 1;
+    return !q->channel && (q->capacity == 0 || q->count < q->capacity);
+}
+
+void green__queue_watch(struct green__wait *w, green_queue_t *q, int put,
+                        struct green__clause *c)
+{
+    green__waitq_add_notify(w, put ? &q->putters : &q->getters, c);
 }
