@@ -1005,6 +1005,24 @@ int green_run(void)
     return err ? green__fail(err) : 0;
 }
 
+/* green_run_timeout's limit: an unreferenced timer, so it does not keep
+   the loop alive by itself (a park deadline would: the run could only
+   end by timing out). */
+struct run_limit {
+    ev_timer timer;
+    struct green__hub *hub;
+    int fired;
+};
+
+static void run_limit_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)revents;
+    struct run_limit *rl = (struct run_limit *)t;
+    ev_ref(loop); /* libev stopped it: balance the unref of the start */
+    rl->fired = 1;
+    green__wake(&rl->hub->main, ETIMEDOUT);
+}
+
 int green_run_timeout(double timeout)
 {
     if (timeout != timeout)
@@ -1019,11 +1037,19 @@ int green_run_timeout(double timeout)
     if (timeout == 0)
         return hub->alive ? green__fail(EAGAIN) : 0;
     struct green__wait w;
-    int err = green__wait_begin(&w, timeout, "running the hub", 0);
-    if (!err) {
-        hub->main_in_run = 1;
-        err = green__wait_park(&w);
-        hub->main_in_run = 0;
+    int err = green__wait_begin(&w, -1, "running the hub", 0);
+    if (err)
+        return green__fail(err);
+    struct run_limit rl = {.hub = hub, .fired = 0};
+    ev_timer_init(&rl.timer, run_limit_cb, timeout, 0);
+    ev_timer_start(hub->loop, &rl.timer);
+    ev_unref(hub->loop);
+    hub->main_in_run = 1;
+    err = green__wait_park(&w);
+    hub->main_in_run = 0;
+    if (!rl.fired) {
+        ev_ref(hub->loop);
+        ev_timer_stop(hub->loop, &rl.timer);
     }
     return err ? green__fail(err) : 0;
 }
