@@ -164,6 +164,61 @@ GREEN_EXPORT uint64_t green_id(const green_t *g);
 GREEN_EXPORT int green_link(green_t *g, void (*cb)(green_t *g, void *arg),
                             void *arg);
 
+/* Cancellation state (pthread_setcancelstate, Trio's shield).  The rule:
+   a kill always marks its target killed (green_killed() is 1 from then
+   on, for good).  While the target's state is GREEN_CANCEL_ENABLE (the
+   default), the kill also fails the blocking call it is parked in, and
+   every later one, with ECANCELED.  While it is GREEN_CANCEL_DISABLE,
+   the kill is only recorded: blocking calls, green_sleep, green_join
+   and green_kill of others included, work normally (green_timeouts
+   still expire), so cleanup can join children or flush a socket.
+   Setting GREEN_CANCEL_ENABLE again delivers a recorded kill at the next
+   blocking call (ECANCELED, as above); nothing is interrupted by the
+   call itself.  Waits that ignore kills (a condition's lock re-acquire)
+   are unchanged.  A greenlet killed before it ever ran never runs.
+   What a killed greenlet reports: green_error is ECANCELED unless it
+   ended through green_fail (then that code), even if it returned
+   normally after the kill (unlike gevent, where a greenlet that catches
+   GreenletExit counts as successful: here "killed" stays visible to
+   joiners); green_value is what it returned or passed to green_exit.
+   green_kill(h) called by a killed greenlet marks h killed and fails
+   with ECANCELED instead of waiting for h, unless its timeout is 0 or
+   its cancellation is disabled (then it waits like any blocking call).
+   setcancelstate applies to the calling greenlet (main included) and
+   stores the previous state in *oldstate (may be NULL).  Errors: EINVAL
+   (state not one of the two), EPERM (from the hub or a callback: no
+   greenlet to apply it to), ENOMEM. */
+#define GREEN_CANCEL_ENABLE 0
+#define GREEN_CANCEL_DISABLE 1
+GREEN_EXPORT int green_setcancelstate(int state, int *oldstate);
+/* 1 if the calling greenlet has been killed (whatever its cancellation
+   state), else 0 (also in the hub, a callback, or without a hub). */
+GREEN_EXPORT int green_killed(void);
+
+/* Greenlet-local storage (gevent.local, pthread_key_*).  Keys are
+   process-wide (at most GREEN_KEYS_MAX at once); each greenlet, each
+   thread's main greenlet and each hub (for callbacks) has its own value
+   for every key, NULL until set.  When a greenlet ends (returns,
+   green_exit, green_fail, killed) the destructor of each non-NULL value
+   runs, in that greenlet, before joiners wake; values a destructor sets
+   again get up to 4 rounds, like pthread.  A greenlet discarded by
+   green_shutdown, and the main greenlet and hub at green_shutdown or
+   thread exit, run theirs during the shutdown, where blocking fails
+   with EDEADLK.  A deleted key's destructor never runs and its values
+   are never returned again (a key created later reads NULL).  get costs
+   an index and a compare; a greenlet that never sets a value allocates
+   nothing.  Errors: EINVAL (key NULL, or not a live key), EAGAIN
+   (GREEN_KEYS_MAX keys exist), ENOMEM (set: the value table could not
+   grow). */
+#define GREEN_KEYS_MAX 1024
+typedef unsigned green_key_t;
+GREEN_EXPORT int green_key_create(green_key_t *key,
+                                  void (*destructor)(void *value));
+GREEN_EXPORT int green_key_delete(green_key_t key);
+/* The calling greenlet's value for key, NULL if unset or not a key. */
+GREEN_EXPORT void *green_getspecific(green_key_t key);
+GREEN_EXPORT int green_setspecific(green_key_t key, const void *value);
+
 /******************************************************************************/
 /*  Scheduling and time                                                       */
 /******************************************************************************/

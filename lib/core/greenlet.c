@@ -218,6 +218,10 @@ static void announce_done(struct green__hub *hub, struct green *g)
 void green__finish(struct green *g)
 {
     struct green__hub *hub = g->hub;
+    /* Still RUNNING on its own stack: destructors may block (a killed
+       greenlet's waits fail unless it disabled cancellation). */
+    if (g->locals)
+        green__locals_release(g);
     g->state = GREEN__DONE;
     if (g->killed && !g->err)
         g->err = ECANCELED;
@@ -420,9 +424,11 @@ static int cancel(struct green__hub *hub, green_t *g)
         return 0;
     }
     /* Parked: its blocking call returns ECANCELED (unless that wait must
-       complete, like a lock re-acquire).  Runnable or the main greenlet:
+       complete, like a lock re-acquire, or g disabled cancellation: then
+       the kill waits for green_setcancelstate(ENABLE)).  Runnable or the main greenlet:
        the sticky flag fails its next blocking call. */
-    if (g->state == GREEN__WAITING && !(g->wait->flags & GREEN__WAIT_NOCANCEL))
+    if (g->state == GREEN__WAITING && green__cancelled(g) &&
+        !(g->wait->flags & GREEN__WAIT_NOCANCEL))
         green__wake(g, ECANCELED);
     return 0;
 }
@@ -459,6 +465,34 @@ int green_killall(green_t *const *gs, size_t n, double timeout)
     if (timeout == 0)
         return 0;
     return green_joinall(gs, n, timeout);
+}
+
+/******************************************************************************/
+/*  Cancellation state                                                        */
+/******************************************************************************/
+
+int green_setcancelstate(int state, int *oldstate)
+{
+    if (state != GREEN_CANCEL_ENABLE && state != GREEN_CANCEL_DISABLE)
+        return green__fail(EINVAL);
+    struct green__hub *hub = green__hub_get();
+    if (!hub)
+        return -1;
+    if (green__in_hub(hub))
+        return green__fail(EPERM);
+    struct green *g = hub->current;
+    if (oldstate)
+        *oldstate = g->cancel_off ? GREEN_CANCEL_DISABLE : GREEN_CANCEL_ENABLE;
+    /* Re-enabling delivers nothing now: g is running, so the recorded
+       kill fails its next blocking call (green__wait_begin). */
+    g->cancel_off = state == GREEN_CANCEL_DISABLE;
+    return 0;
+}
+
+int green_killed(void)
+{
+    struct green__hub *hub = green__hub_peek();
+    return hub && !green__in_hub(hub) && hub->current->killed;
 }
 
 /******************************************************************************/

@@ -221,6 +221,17 @@ struct green__hub *green__hub_get(void)
 
 static void wait_undo(struct green__wait *w);
 
+/* Greenlet-local destructors at shutdown run on the thread's stack as if
+   in the hub, so a destructor that blocks fails with EDEADLK instead of
+   parking the teardown. */
+static void locals_release_in_hub(struct green__hub *hub, struct green *g)
+{
+    struct green *cur = hub->current;
+    hub->current = &hub->hubg;
+    green__locals_release(g);
+    hub->current = cur;
+}
+
 /* Drop a greenlet that will never run again (shutdown). */
 static void discard_greenlet(struct green__hub *hub, struct green *g)
 {
@@ -228,6 +239,8 @@ static void discard_greenlet(struct green__hub *hub, struct green *g)
        takes them off whatever source (event, lock, fd...) points at them. */
     if (g->wait)
         wait_undo(g->wait);
+    if (g->locals)
+        locals_release_in_hub(hub, g);
     green__list_remove(&g->node);
     green__list_remove(&g->all);
     green__deadline_clear(hub, g);
@@ -264,6 +277,10 @@ static void hub_free(struct green__hub *hub)
             green__container_of(hub->live.next, struct green, all);
         discard_greenlet(hub, g);
     }
+    if (hub->main.locals)
+        locals_release_in_hub(hub, &hub->main);
+    if (hub->hubg.locals)
+        locals_release_in_hub(hub, &hub->hubg);
     /* Then the modules, newest first: no clause points into their state
        any more (the discarded greenlets' undos ran). */
     while (hub->mod_count > 0) {
@@ -624,7 +641,7 @@ int green__can_block(double timeout)
     if (green__in_hub(hub))
         return EDEADLK;
     struct green *g = hub->current;
-    if (g->killed)
+    if (green__cancelled(g))
         return ECANCELED;
     if (g->timeouts_expired)
         return ETIMEDOUT;
@@ -645,7 +662,7 @@ int green__wait_begin(struct green__wait *w, double timeout,
         return EDEADLK;
     struct green *g = hub->current;
     if (!(flags & GREEN__WAIT_NOCANCEL)) {
-        if (g->killed)
+        if (green__cancelled(g))
             return ECANCELED;
         if (g->timeouts_expired)
             return ETIMEDOUT;

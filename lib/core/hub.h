@@ -44,6 +44,8 @@ struct green {
     int state;                  /* enum green__state */
     int refs;                   /* references (caller's + scheduler's) */
     int killed;                 /* sticky cancel: every park fails */
+    int cancel_off;             /* green_setcancelstate(DISABLE): a kill
+                                   is recorded, waits go on */
     int entered;                /* fn has started running */
     int scheduled;              /* green_start(_later) was called */
     int kind;                   /* enum green__kind */
@@ -72,6 +74,9 @@ struct green {
     int wait_fd;                /* for green_dump, -1 if none */
     double wait_since;          /* green__now() when the wait began */
     uint64_t run_seq;           /* when it became runnable (rounds) */
+    struct green__local *locals;/* green_setspecific values (local.c),
+                                   NULL until the first set */
+    unsigned nlocals;           /* entries of locals */
 };
 
 /* The module table.  A module (io, threadpool, signals, ...) describes
@@ -220,6 +225,18 @@ _Noreturn void green__finish(struct green *g);
 void green__run_links(struct green__hub *hub);
 void green__unref(struct green *g);
 uint64_t green__next_id(void);
+
+/* Greenlet-local storage (local.c): run the destructors of g's values
+   (pthread's rounds) and free them.  For the greenlet's end, and for
+   main and the hub greenlet when the hub goes away. */
+struct green__local;
+void green__locals_release(struct green *g);
+
+/* 1 if a kill of g fails its waits now (killed, cancellation enabled). */
+static inline int green__cancelled(const struct green *g)
+{
+    return g->killed && !g->cancel_off;
+}
 
 /* green_timeouts (timeout.c), for the wait primitive. */
 void green__timeouts_fire(struct green *g, green_timeout_t *src);
