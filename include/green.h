@@ -250,6 +250,24 @@ GREEN_EXPORT int green_timeout_expired(const green_timeout_t *t);
 /* Disarm and free t (NULL is a no-op). */
 GREEN_EXPORT void green_timeout_cancel(green_timeout_t *t);
 
+/* The same deadline in caller storage, with no allocation (gevent's
+   `with Timeout(seconds)`): green_timeout_begin(&s, 0.5) ... then
+   green_timeout_end(&s) on every path out of the scope, by the greenlet
+   that began it.  s must stay valid until then (a local of that
+   greenlet's function is typical); a greenlet that ends inside the
+   scope forgets it.  Scopes nest with each other and with
+   green_timeout_start.  begin errors: EINVAL (s NULL, NaN), ENOMEM,
+   EDEADLK (in the hub).  end returns 1 if the timeout expired, 0 if
+   not, -1/EINVAL if s is NULL or not begun (ended already).
+   scope_expired is 1 once it expired (also after end). */
+typedef struct green_timeout_scope {
+    void *opaque_[6];
+} green_timeout_scope_t;
+GREEN_EXPORT int green_timeout_begin(green_timeout_scope_t *s,
+                                     double seconds);
+GREEN_EXPORT int green_timeout_end(green_timeout_scope_t *s);
+GREEN_EXPORT int green_timeout_scope_expired(const green_timeout_scope_t *s);
+
 /******************************************************************************/
 /*  Cooperative I/O                                                           */
 /******************************************************************************/

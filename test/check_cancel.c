@@ -174,6 +174,84 @@ START_TEST(killed_greenlet_that_returns_reports_ecanceled)
 }
 END_TEST
 
+/******************************************************************************/
+/*  Scoped timeouts (caller storage)                                          */
+/******************************************************************************/
+
+START_TEST(scoped_timeout_interrupts_and_ends)
+{
+    green_timeout_scope_t s;
+    ck_assert_int_eq(green_timeout_begin(&s, 0.03), 0);
+    double t0 = test_now();
+    GREEN_ASSERT_ERRNO(green_sleep(5), ETIMEDOUT);
+    GREEN_ASSERT_TIME(test_now() - t0, 0.03);
+    ck_assert_int_eq(green_timeout_scope_expired(&s), 1);
+    GREEN_ASSERT_ERRNO(green_sleep(0.001), ETIMEDOUT); /* until ended */
+    ck_assert_int_eq(green_timeout_end(&s), 1);
+    ck_assert_int_eq(green_timeout_scope_expired(&s), 1);
+    ck_assert_int_eq(green_sleep(0.001), 0);
+    GREEN_ASSERT_ERRNO(green_timeout_end(&s), EINVAL);
+
+    /* Not expired: end says 0, and it never fires later. */
+    ck_assert_int_eq(green_timeout_begin(&s, 0.02), 0);
+    ck_assert_int_eq(green_sleep(0.001), 0);
+    ck_assert_int_eq(green_timeout_end(&s), 0);
+    ck_assert_int_eq(green_sleep(0.04), 0);
+}
+END_TEST
+
+START_TEST(scoped_timeouts_nest_with_allocated_ones)
+{
+    green_timeout_scope_t outer, inner;
+    ck_assert_int_eq(green_timeout_begin(&outer, 0.02), 0);
+    green_timeout_t *t = green_timeout_start(5);
+    ck_assert_int_eq(green_timeout_begin(&inner, 10), 0);
+    GREEN_ASSERT_ERRNO(green_sleep(5), ETIMEDOUT);
+    ck_assert_int_eq(green_timeout_end(&inner), 0);
+    ck_assert_int_eq(green_timeout_expired(t), 0);
+    green_timeout_cancel(t);
+    ck_assert_int_eq(green_timeout_end(&outer), 1);
+    /* The inner one first: the outer's deadline still applies. */
+    ck_assert_int_eq(green_timeout_begin(&outer, 0.02), 0);
+    ck_assert_int_eq(green_timeout_begin(&inner, 0.01), 0);
+    GREEN_ASSERT_ERRNO(green_sleep(5), ETIMEDOUT);
+    ck_assert_int_eq(green_timeout_end(&inner), 1);
+    ck_assert_int_eq(green_timeout_scope_expired(&outer), 0);
+    GREEN_ASSERT_ERRNO(green_sleep(5), ETIMEDOUT);
+    ck_assert_int_eq(green_timeout_end(&outer), 1);
+}
+END_TEST
+
+static void *ends_inside_scope(void *arg)
+{
+    (void)arg;
+    green_timeout_scope_t s;
+    green_timeout_begin(&s, 0.01);
+    return NULL; /* never ended: forgotten with the greenlet */
+}
+
+static void scope_in_hub(void *arg)
+{
+    (void)arg;
+    green_timeout_scope_t s;
+    GREEN_ASSERT_ERRNO(green_timeout_begin(&s, 1), EDEADLK);
+}
+
+START_TEST(scoped_timeout_errors)
+{
+    green_timeout_scope_t s;
+    GREEN_ASSERT_ERRNO(green_timeout_begin(NULL, 1), EINVAL);
+    GREEN_ASSERT_ERRNO(green_timeout_begin(&s, NAN), EINVAL);
+    GREEN_ASSERT_ERRNO(green_timeout_end(NULL), EINVAL);
+    ck_assert_int_eq(green_timeout_scope_expired(NULL), 0);
+    run_in_hub(scope_in_hub, NULL);
+    green_t *g = green_spawn(ends_inside_scope, NULL);
+    ck_assert_int_eq(green_join(g, 5), 0);
+    green_release(g);
+    ck_assert_int_eq(green_sleep(0.02), 0);
+}
+END_TEST
+
 static Suite *cancel_suite(void)
 {
     Suite *s = suite_create("cancel");
@@ -186,6 +264,12 @@ static Suite *cancel_suite(void)
     tcase_add_test(tc, kill_from_a_killed_greenlet_is_ecanceled);
     tcase_add_test(tc, cancel_state_errors_and_main);
     tcase_add_test(tc, killed_greenlet_that_returns_reports_ecanceled);
+    tc = tcase_create("scoped_timeout");
+    tcase_add_checked_fixture(tc, test_alarm_setup, test_alarm_teardown);
+    suite_add_tcase(s, tc);
+    tcase_add_test(tc, scoped_timeout_interrupts_and_ends);
+    tcase_add_test(tc, scoped_timeouts_nest_with_allocated_ones);
+    tcase_add_test(tc, scoped_timeout_errors);
     return s;
 }
 
