@@ -492,7 +492,10 @@ GREEN_EXPORT void green_cond_free(green_cond_t *c);
 GREEN_EXPORT green_queue_t *green_queue_new(size_t capacity);
 /* Rendezvous channel (gevent.queue.Channel): nothing is buffered, a put
    completes only when a getter takes the item (with timeout 0 it
-   succeeds only if a getter is already waiting). */
+   succeeds only if a getter is already waiting).  Unlike gevent, a put
+   to a getter already waiting returns at once without yielding: the
+   getter runs at its turn, after the putter's next blocking call or
+   yield (gevent switches to the getter first). */
 GREEN_EXPORT green_queue_t *green_channel_new(void);
 GREEN_EXPORT int green_queue_put(green_queue_t *q, void *item,
                                  double timeout);
@@ -503,6 +506,28 @@ GREEN_EXPORT int green_queue_task_done(green_queue_t *q);
 GREEN_EXPORT int green_queue_join(green_queue_t *q, double timeout);
 GREEN_EXPORT int green_queue_close(green_queue_t *q);
 GREEN_EXPORT void green_queue_free(green_queue_t *q);
+/* LIFO (gevent.queue.LifoQueue) and priority (PriorityQueue) queues:
+   the contract above, except for which queued item a get takes: the
+   newest, or the smallest by cmp (cmp(a, b) < 0: a first; equal items
+   come out in put order).  cmp gets the item pointers and must not
+   call libgreen.  An item handed straight to a waiting getter never
+   enters the order (the queue was empty).  Errors: EINVAL (cmp NULL),
+   ENOMEM. */
+GREEN_EXPORT green_queue_t *green_queue_new_lifo(size_t capacity);
+GREEN_EXPORT green_queue_t *green_queue_new_priority(
+    size_t capacity, int (*cmp)(const void *a, const void *b));
+/* The item the next get would take, without taking it, waiting for one
+   as get does (a channel: the oldest waiting putter's item).  A peeker
+   never takes an item from a getter.  Errors: as green_queue_get
+   (EPIPE: closed and empty). */
+GREEN_EXPORT int green_queue_peek(green_queue_t *q, void **item,
+                                  double timeout);
+/* 1 if nothing is queued (also NULL) / if a put would wait for room (a
+   channel always; 0 for NULL); the count of unfinished tasks (items
+   accepted and not yet green_queue_task_done; 0 for NULL). */
+GREEN_EXPORT int green_queue_empty(const green_queue_t *q);
+GREEN_EXPORT int green_queue_full(const green_queue_t *q);
+GREEN_EXPORT size_t green_queue_unfinished(const green_queue_t *q);
 
 /******************************************************************************/
 /*  Pools and groups                                                          */
