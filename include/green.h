@@ -219,6 +219,12 @@ GREEN_EXPORT int green_key_delete(green_key_t key);
 GREEN_EXPORT void *green_getspecific(green_key_t key);
 GREEN_EXPORT int green_setspecific(green_key_t key, const void *value);
 
+/* Remove the oldest link of g with this cb and arg that has not run yet
+   (gevent's unlink).  Errors: EINVAL (NULL), EXDEV, ENOENT (no such
+   link pending: never added, or already run or running). */
+GREEN_EXPORT int green_unlink(green_t *g, void (*cb)(green_t *g, void *arg),
+                              void *arg);
+
 /******************************************************************************/
 /*  Scheduling and time                                                       */
 /******************************************************************************/
@@ -557,6 +563,31 @@ GREEN_EXPORT int green_pool_join(green_pool_t *p, double timeout);
 GREEN_EXPORT int green_pool_kill(green_pool_t *p, double timeout);
 /* Greenlets running in the pool (0 for NULL). */
 GREEN_EXPORT size_t green_pool_running(const green_pool_t *p);
+/* Slots free now: size - running - slots promised to waiting spawners
+   (SIZE_MAX for a group, 0 for NULL). */
+GREEN_EXPORT size_t green_pool_free_count(const green_pool_t *p);
+/* Wait until green_pool_free_count is > 0, without taking the slot (a
+   parked green_pool_spawn still gets a freed slot first).  Errors:
+   EINVAL, EXDEV, ETIMEDOUT, ECANCELED, EAGAIN (timeout 0 and full),
+   EDEADLK, EBADF (freed meanwhile). */
+GREEN_EXPORT int green_pool_wait_available(green_pool_t *p, double timeout);
+/* Add an existing greenlet (started or not, even done) to the pool or
+   group, waiting for a slot like green_pool_spawn (a member already:
+   no-op).  The pool keeps its own reference until g is done; g counts
+   in running and join/kill apply to it.  Errors: EINVAL, EXDEV, ENOMEM,
+   and while waiting ECANCELED, ETIMEDOUT (a green_timeout), EDEADLK,
+   EBADF. */
+GREEN_EXPORT int green_pool_add(green_pool_t *p, green_t *g);
+/* Run fn(arg) in the pool and wait for it (gevent's Pool.apply): 0 and
+   *result (result may be NULL), or -1 with errno = the worker's error
+   (green_fail, or ECANCELED if killed).  Called from a member of p, fn
+   runs inline in the caller (no slot is needed: it cannot deadlock).
+   If the caller's own wait fails (ECANCELED, ETIMEDOUT from a
+   green_timeout, EDEADLK) the worker keeps running; green_killed()
+   tells a killed caller from a killed worker.  Errors also: EINVAL,
+   EXDEV, ENOMEM, EBADF. */
+GREEN_EXPORT int green_pool_apply(green_pool_t *p, green_fn fn, void *arg,
+                                  void **result);
 /* results[i] = fn(args[i]) for i < n, at most size in flight, in input
    order.  Returns 0, or -1 with errno = the error of the first failed
    worker (green_fail or killed; its result is NULL, the others are

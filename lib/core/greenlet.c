@@ -526,6 +526,29 @@ int green_link(green_t *g, void (*cb)(green_t *g, void *arg), void *arg)
     return 0;
 }
 
+int green_unlink(green_t *g, void (*cb)(green_t *g, void *arg), void *arg)
+{
+    struct green__hub *hub;
+    int err = check_target(&hub, g, 0);
+    if (!err && !cb)
+        err = EINVAL;
+    if (err)
+        return green__fail(err);
+    /* The oldest matching link that has not run (a running callback is
+       already off the list). */
+    for (struct green__link **pl = &g->links; *pl; pl = &(*pl)->next) {
+        struct green__link *l = *pl;
+        if (l->cb != cb || l->arg != arg)
+            continue;
+        *pl = l->next;
+        if (!*pl)
+            g->links_tail = pl;
+        free(l);
+        return 0;
+    }
+    return green__fail(ENOENT);
+}
+
 /******************************************************************************/
 /*  Introspection                                                             */
 /******************************************************************************/

@@ -50,6 +50,7 @@ struct pool_member {
     green_t *g;                    /* alive while linked here: the
                                       scheduler, then the pending link,
                                       hold a reference */
+    int retained;                  /* green_pool_add took a reference */
 };
 
 /* One argument of a map iterator. */
@@ -130,6 +131,8 @@ static void pool_settle(green_pool_t *p)
 {
     while (!pool_full(p) && green__waitq_wake_one(&p->slots, 0))
         p->reserved++;
+    if (!pool_full(p))
+        green__waitq_notify(&p->slots, 0); /* green_pool_wait_available */
     if (p->running + p->reserved == 0)
         green__waitq_wake_all(&p->idle, 0);
 }
@@ -141,6 +144,8 @@ static void member_done(green_t *g, void *arg)
     struct pool_member *m = arg;
     green_pool_t *p = m->pool;
     green__list_remove(&m->node);
+    if (m->retained)
+        green_release(g);
     free(m);
     p->running--;
     if (!p->dead)
@@ -163,6 +168,7 @@ static green_t *pool_start(green_pool_t *p, green_fn fn, void *arg)
     }
     m->pool = p;
     m->g = g;
+    m->retained = 0;
     /* Linked before it is started, so its end cannot be missed. */
     if (green_link(g, member_done, m) != 0) {
         green_release(g); /* never started: this frees it */
@@ -195,6 +201,28 @@ static int pool_has_current(const green_pool_t *p)
 /*  Public pool calls                                                         */
 /******************************************************************************/
 
+/* Wait (FIFO, no timeout of its own) until p has a slot for us; 0 or an
+   errno.  On 0 the slot is ours (counted nowhere yet). */
+static int pool_wait_slot(green_pool_t *p)
+{
+    if (!pool_full(p))
+        return 0;
+    struct green__clause w = {.data = NULL};
+    p->refs++; /* p stays readable even if freed while we wait */
+    int err = green__waitq_wait(&p->slots, &w, -1,
+                                "waiting for a pool slot") ? errno : 0;
+    if (!err) {
+        /* pool_settle reserved a slot for us: it is ours now. */
+        p->reserved--;
+        if (p->dead)
+            err = EBADF;
+    }
+    pool_unref(p);
+    /* Not granted (timed out, killed, EBADF): nothing to pass on,
+       green__waitq_wake_one skipped us. */
+    return err;
+}
+
 green_t *green_pool_spawn(green_pool_t *p, green_fn fn, void *arg)
 {
     int err = green__owner_check(p, p ? p->hub : NULL);
@@ -202,28 +230,11 @@ green_t *green_pool_spawn(green_pool_t *p, green_fn fn, void *arg)
         err = EINVAL;
     if (!err && p->dead)
         err = EBADF; /* only reachable through an iterator's feeder */
+    if (!err)
+        err = pool_wait_slot(p);
     if (err) {
         errno = err;
         return NULL;
-    }
-    if (pool_full(p)) {
-        struct green__clause w = {.data = NULL};
-        p->refs++; /* p stays readable even if freed while we wait */
-        err = green__waitq_wait(&p->slots, &w, -1,
-                                "waiting for a pool slot") ? errno : 0;
-        if (!err) {
-            /* pool_settle reserved a slot for us: it is ours now. */
-            p->reserved--;
-            if (p->dead)
-                err = EBADF;
-        }
-        pool_unref(p);
-        if (err) {
-            /* Not granted (timed out, killed, EBADF): nothing to pass on,
-               green__waitq_wake_one skipped us. */
-            errno = err;
-            return NULL;
-        }
     }
     green_t *g = pool_start(p, fn, arg);
     if (!g) {
@@ -275,6 +286,125 @@ int green_pool_kill(green_pool_t *p, double timeout)
 size_t green_pool_running(const green_pool_t *p)
 {
     return p ? p->running : 0;
+}
+
+size_t green_pool_free_count(const green_pool_t *p)
+{
+    if (!p)
+        return 0;
+    if (!p->size)
+        return SIZE_MAX;
+    return pool_full(p) ? 0 : p->size - p->running - p->reserved;
+}
+
+int green_pool_wait_available(green_pool_t *p, double timeout)
+{
+    int err = green__owner_check(p, p ? p->hub : NULL);
+    if (!err)
+        err = green__timeout_valid(timeout);
+    if (err)
+        return green__fail(err);
+    double deadline = timeout > 0 ? green__now() + timeout : timeout;
+    /* A watcher on the spawners' queue: a freed slot still goes to a
+       parked spawner first, and only what is left wakes us. */
+    while (pool_full(p)) {
+        double left = timeout;
+        if (timeout > 0 && (left = deadline - green__now()) <= 0)
+            return green__fail(ETIMEDOUT);
+        struct green__wait w;
+        struct green__clause c;
+        err = green__wait_begin(&w, left, "waiting for a pool slot", 0);
+        if (err)
+            return green__fail(err);
+        green__waitq_add_notify(&w, &p->slots, &c);
+        err = green__wait_park(&w);
+        if (err)
+            return green__fail(err); /* EBADF: p was freed */
+    }
+    return 0;
+}
+
+/* 1 if g is a member of p already. */
+static int pool_has(const green_pool_t *p, const green_t *g)
+{
+    const struct green__list *it;
+    green__list_foreach(it, &p->members) {
+        if (green__container_of(it, struct pool_member, node)->g == g)
+            return 1;
+    }
+    return 0;
+}
+
+int green_pool_add(green_pool_t *p, green_t *g)
+{
+    int err = green__owner_check(p, p ? p->hub : NULL);
+    if (!err && !g)
+        err = EINVAL;
+    if (!err && green__owner_check(g, g->hub))
+        err = EXDEV;
+    if (!err && p->dead)
+        err = EBADF;
+    if (err)
+        return green__fail(err);
+    if (pool_has(p, g))
+        return 0;
+    err = pool_wait_slot(p);
+    if (!err && pool_has(p, g))
+        err = -1; /* added by someone else while we waited */
+    struct pool_member *m = err ? NULL : malloc(sizeof *m);
+    if (!err && !m)
+        err = ENOMEM;
+    if (!err) {
+        m->pool = p;
+        m->g = green_retain(g);
+        m->retained = 1;
+        if (green_link(g, member_done, m) != 0) {
+            green_release(g);
+            free(m);
+            err = ENOMEM;
+        }
+    }
+    if (err) {
+        pool_settle(p); /* pass on the slot we may hold */
+        return err < 0 ? 0 : green__fail(err);
+    }
+    green__list_push(&p->members, &m->node);
+    p->running++;
+    p->refs++;
+    return 0;
+}
+
+int green_pool_apply(green_pool_t *p, green_fn fn, void *arg, void **result)
+{
+    int err = green__owner_check(p, p ? p->hub : NULL);
+    if (!err && !fn)
+        err = EINVAL;
+    if (err)
+        return green__fail(err);
+    if (pool_has_current(p)) {
+        /* Inline, like gevent: waiting for a slot held by ourselves
+           could deadlock. */
+        void *v = fn(arg);
+        if (result)
+            *result = v;
+        return 0;
+    }
+    err = green__can_block(-1);
+    if (err)
+        return green__fail(err);
+    green_t *g = green_pool_spawn(p, fn, arg);
+    if (!g)
+        return -1;
+    if (green_join(g, -1) != 0) {
+        err = errno; /* our own wait: the worker keeps running */
+        green_release(g);
+        return green__fail(err);
+    }
+    err = green_error(g);
+    if (result)
+        *result = err ? NULL : green_value(g);
+    green_release(g);
+    return err ? green__fail(err) : 0;
 }
 
 void green_pool_free(green_pool_t *p)
