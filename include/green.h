@@ -569,7 +569,8 @@ GREEN_EXPORT size_t green_pool_free_count(const green_pool_t *p);
 /* Wait until green_pool_free_count is > 0, without taking the slot (a
    parked green_pool_spawn still gets a freed slot first).  Errors:
    EINVAL, EXDEV, ETIMEDOUT, ECANCELED, EAGAIN (timeout 0 and full),
-   EDEADLK, EBADF (freed meanwhile). */
+   EDEADLK, EBADF (freed meanwhile; or already, from an iterator's
+   feeder). */
 GREEN_EXPORT int green_pool_wait_available(green_pool_t *p, double timeout);
 /* Add an existing greenlet (started or not, even done) to the pool or
    group, waiting for a slot like green_pool_spawn (a member already:
@@ -613,6 +614,38 @@ GREEN_EXPORT green_imap_t *green_pool_imap_unordered(green_pool_t *p,
    ECANCELED, ETIMEDOUT, EDEADLK (the caller's own wait; nothing consumed),
    EBADF (freed meanwhile). */
 GREEN_EXPORT int green_imap_next(green_imap_t *it, void **result);
+/* The lazy form: the feeder calls source(ctx, &arg) for each next
+   argument, only when a worker can start (so the input may be endless):
+   it returns > 0 with *arg set, or <= 0 when the input is exhausted.
+   source runs in the feeder greenlet and may block (it is killed by
+   green_imap_stop and green_imap_free).  maxsize > 0 is backpressure:
+   the feeder takes an argument only while fewer than size + maxsize
+   results are fed and not consumed (size: the pool's; 0 for a group),
+   so at most maxsize finished results wait for the reader; 0 is
+   unbounded (an endless source then needs a pool with a size, and
+   still runs ahead of a slow reader).  flags: 0 (input order) or
+   GREEN_IMAP_UNORDERED (completion order).  Memory stays bounded by the
+   pool size plus maxsize.  Errors: EINVAL (NULL p, fn or source, unknown
+   flags), EXDEV, EBADF (pool freed), ENOMEM. */
+#define GREEN_IMAP_UNORDERED 0x1
+GREEN_EXPORT green_imap_t *green_pool_imap_source(
+    green_pool_t *p, green_fn fn, int (*source)(void *ctx, void **arg),
+    void *ctx, size_t maxsize, int flags);
+/* Next result, telling a failed worker from the caller's own failure:
+   0 with *result (NULL if the worker failed), *index (its input index)
+   and *worker_err (0, the worker's green_fail code, ECANCELED if it was
+   killed, or a spawn error such as ENOMEM; any pointer may be NULL).
+   -1 only for the call itself: ENOENT (exhausted), EINVAL, EXDEV,
+   ECANCELED, ETIMEDOUT, EDEADLK (the caller's wait; nothing consumed),
+   EBADF (freed meanwhile). */
+GREEN_EXPORT int green_imap_next_ex(green_imap_t *it, void **result,
+                                    size_t *index, int *worker_err);
+/* Stop feeding: no further argument is taken (the source is not called
+   again; a feeder waiting for a slot or room gives up) and no worker
+   starts, but running workers finish and their results are still
+   returned; then next gives ENOENT.  Idempotent.  Errors: EINVAL,
+   EXDEV. */
+GREEN_EXPORT int green_imap_stop(green_imap_t *it);
 /* Free an iterator, consumed or not: outstanding workers are killed and
    joined (only killed when the caller cannot block: they finish on their
    own), unconsumed results are dropped. */

@@ -1012,6 +1012,160 @@ START_TEST(unlink_removes_a_pending_link)
 END_TEST
 
 /******************************************************************************/
+/*  imap from a source: lazy input, maxsize, indexes, stop                    */
+/******************************************************************************/
+
+struct counter {
+    int calls;
+    int limit;   /* < 0: endless */
+};
+
+/* Produces 0, 1, 2, ... (limit of them, or forever). */
+static int count_source(void *ctx, void **arg)
+{
+    struct counter *c = ctx;
+    if (c->limit >= 0 && c->calls >= c->limit)
+        return 0;
+    *arg = P(c->calls++);
+    return 1;
+}
+
+START_TEST(imap_source_is_lazy_and_stops_without_killing)
+{
+    green_pool_t *p = green_pool_new(2);
+    struct counter c = {0, -1};
+    green_imap_t *it = green_pool_imap_source(p, tracked_sleep, count_source,
+                                              &c, 1, 0);
+    ck_assert_ptr_nonnull(it);
+    for (int i = 0; i < 5; i++) {
+        void *v;
+        size_t idx = 99;
+        int werr = -1;
+        ck_assert_int_eq(green_imap_next_ex(it, &v, &idx, &werr), 0);
+        ck_assert_uint_eq(idx, (size_t)i);
+        ck_assert_int_eq(werr, 0);
+        ck_assert_int_eq(I(v), i);
+    }
+    /* Lazy: never more than size + maxsize ahead of the reader. */
+    ck_assert_int_le(c.calls, 5 + 2 + 1);
+    ck_assert_int_eq(green_imap_stop(it), 0);
+    ck_assert_int_eq(green_imap_stop(it), 0);
+    int calls = c.calls, got = 0, werr;
+    void *v;
+    size_t idx;
+    while (green_imap_next_ex(it, &v, &idx, &werr) == 0) {
+        ck_assert_uint_eq(idx, (size_t)(5 + got));
+        ck_assert_int_eq(werr, 0); /* finished, not killed */
+        got++;
+    }
+    ck_assert_int_eq(errno, ENOENT);
+    ck_assert_int_eq(c.calls, calls);
+    ck_assert_int_eq(5 + got, calls);
+    ck_assert_int_eq(trk.killed, 0);
+    green_imap_free(it);
+    green_pool_free(p);
+}
+END_TEST
+
+START_TEST(imap_source_maxsize_bounds_unconsumed_results)
+{
+    green_pool_t *g = green_pool_new(0);
+    struct counter c = {0, -1};
+    green_imap_t *it = green_pool_imap_source(g, tracked_sleep, count_source,
+                                              &c, 3, GREEN_IMAP_UNORDERED);
+    ck_assert_ptr_nonnull(it);
+    ck_assert_int_eq(green_sleep(0.02), 0);
+    ck_assert_int_eq(c.calls, 3);
+    ck_assert_int_eq(trk.ended, 3);
+    void *v;
+    ck_assert_int_eq(green_imap_next(it, &v), 0);
+    ck_assert_int_eq(green_sleep(0.02), 0);
+    ck_assert_int_eq(c.calls, 4);
+    green_imap_free(it);
+    green_pool_free(g);
+}
+END_TEST
+
+START_TEST(imap_source_tells_failed_workers_from_the_caller)
+{
+    green_pool_t *p = green_pool_new(2);
+    struct counter c = {0, 4};
+    green_imap_t *it = green_pool_imap_source(p, fail_odd, count_source, &c,
+                                              0, 0);
+    int want_err[] = {0, EIO, 0, EIO};
+    for (int i = 0; i < 4; i++) {
+        void *v = P(-1);
+        size_t idx;
+        int werr;
+        ck_assert_int_eq(green_imap_next_ex(it, &v, &idx, &werr), 0);
+        ck_assert_uint_eq(idx, (size_t)i);
+        ck_assert_int_eq(werr, want_err[i]);
+        if (werr)
+            ck_assert_ptr_null(v);
+        else
+            ck_assert_int_eq(I(v), i * 10);
+    }
+    GREEN_ASSERT_ERRNO(green_imap_next_ex(it, NULL, NULL, NULL), ENOENT);
+    green_imap_free(it);
+    GREEN_ASSERT_ERRNO(green_pool_imap_source(p, fail_odd, NULL, NULL, 0, 0),
+                       EINVAL);
+    GREEN_ASSERT_ERRNO(green_pool_imap_source(p, fail_odd, count_source, &c,
+                                              0, 0x100),
+                       EINVAL);
+    GREEN_ASSERT_ERRNO(green_imap_stop(NULL), EINVAL);
+    GREEN_ASSERT_ERRNO(green_imap_next_ex(NULL, NULL, NULL, NULL), EINVAL);
+    green_pool_free(p);
+}
+END_TEST
+
+struct src_consumer {
+    green_imap_t *it;
+    int rc, err;
+};
+
+static void *sleep_20ms(void *arg)
+{
+    green_sleep(0.02);
+    return arg;
+}
+
+static void *consume_one(void *arg)
+{
+    struct src_consumer *c = arg;
+    int werr;
+    errno = 0;
+    c->rc = green_imap_next_ex(c->it, NULL, NULL, &werr);
+    c->err = errno;
+    return NULL;
+}
+
+START_TEST(imap_killed_consumer_is_an_error_of_the_call)
+{
+    green_pool_t *p = green_pool_new(1);
+    struct counter c = {0, 2};
+    green_imap_t *it = green_pool_imap_source(p, sleep_20ms, count_source,
+                                              &c, 0, 0);
+    /* The consumer is killed while the first worker sleeps. */
+    struct src_consumer k = {it, 0, 0};
+    green_t *g = green_spawn(consume_one, &k);
+    green_yield();
+    ck_assert_int_eq(green_kill(g, 5), 0);
+    ck_assert_int_eq(k.rc, -1);
+    ck_assert_int_eq(k.err, ECANCELED);
+    /* Nothing consumed: both results still come. */
+    void *v;
+    size_t idx;
+    ck_assert_int_eq(green_imap_next_ex(it, &v, &idx, NULL), 0);
+    ck_assert_uint_eq(idx, 0);
+    ck_assert_int_eq(green_imap_next_ex(it, &v, &idx, NULL), 0);
+    ck_assert_uint_eq(idx, 1);
+    green_release(g);
+    green_imap_free(it);
+    green_pool_free(p);
+}
+END_TEST
+
+/******************************************************************************/
 
 static Suite *pool_suite(void)
 {
@@ -1063,6 +1217,12 @@ static Suite *pool_suite(void)
     tcase_add_test(tc, pool_apply_runs_and_waits);
     tcase_add_test(tc, pool_apply_caller_killed_leaves_the_worker);
     tcase_add_test(tc, unlink_removes_a_pending_link);
+
+    GREEN_TCASE("imap source");
+    tcase_add_test(tc, imap_source_is_lazy_and_stops_without_killing);
+    tcase_add_test(tc, imap_source_maxsize_bounds_unconsumed_results);
+    tcase_add_test(tc, imap_source_tells_failed_workers_from_the_caller);
+    tcase_add_test(tc, imap_killed_consumer_is_an_error_of_the_call);
 
     GREEN_TCASE("determinism");
     tcase_add_test(tc, pool_same_program_twice_gives_the_same_sequence);
