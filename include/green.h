@@ -375,6 +375,25 @@ GREEN_EXPORT int green_tcp_connect(const char *host, int port,
    ENOMEM, EAGAIN (no thread could be created). */
 GREEN_EXPORT int green_threadpool_call(green_fn fn, void *arg, void **result);
 
+/* The async form: queue fn(arg) and return at once with a result
+   (green_result_t, see Synchronisation) that is set to fn's return value
+   once fn returned, or fails with ECANCELED if the job was lost in a
+   green_fork child; wait for it with green_result_get or green_wait_any.
+   The caller owns the result and frees it with green_result_free, also
+   before it completes: the job is abandoned then (it still runs; its
+   value goes only to done).  done (may be NULL) runs exactly once, in
+   this hub's thread (a callback: it must not block), when the pool no
+   longer uses arg: done(arg, value, 1) after fn returned value, or
+   done(arg, NULL, 0) if fn never ran (green_shutdown dropped it while
+   queued, or it was lost in green_fork); free arg there.  At
+   green_shutdown a job still running is waited for and its done runs,
+   but its result is not set.  Callable from the hub and callbacks (it
+   never waits).  Errors: EINVAL (fn NULL), ENOMEM, EAGAIN (no thread
+   could be created; done is not called). */
+typedef struct green_result green_result_t;
+GREEN_EXPORT green_result_t *green_threadpool_async(
+    green_fn fn, void *arg, void (*done)(void *arg, void *value, int ran));
+
 /* Set the maximum number of worker threads of this thread's pool
    (default 10, like gevent's; 1 to 1024, else EINVAL).  Extra idle
    workers exit when it shrinks. */

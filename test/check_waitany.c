@@ -496,6 +496,117 @@ START_TEST(run_timeout_returns_while_greenlets_live)
 }
 END_TEST
 
+/******************************************************************************/
+/*  The threadpool's async form                                               */
+/******************************************************************************/
+
+static int worker_started;
+
+/* Sleeps *arg milliseconds in a worker thread and returns arg. */
+static void *worker_sleep(void *arg)
+{
+    __atomic_store_n(&worker_started, 1, __ATOMIC_RELEASE);
+    usleep((useconds_t)(*(int *)arg) * 1000);
+    return arg;
+}
+
+static struct log done_log;
+static int done_ran_sum;
+
+/* done hook: records which arg and frees it. */
+static void done_free(void *arg, void *value, int ran)
+{
+    ck_assert(!ran || value == arg);
+    log_add(&done_log, *(int *)arg);
+    done_ran_sum += ran;
+    free(arg);
+}
+
+static int *ms(int v)
+{
+    int *p = malloc(sizeof *p);
+    ck_assert_ptr_nonnull(p);
+    *p = v;
+    return p;
+}
+
+START_TEST(threadpool_async_results_can_be_waited_on_together)
+{
+    done_log.n = 0;
+    done_ran_sum = 0;
+    int *args[3] = {ms(60), ms(5), ms(30)};
+    green_result_t *r[3];
+    green_waitable_t objs[3];
+    for (int i = 0; i < 3; i++) {
+        r[i] = green_threadpool_async(worker_sleep, args[i], done_free);
+        ck_assert_ptr_nonnull(r[i]);
+        objs[i] = W_OBJ(GREEN_WAIT_RESULT, r[i]);
+    }
+    size_t ready[3];
+    ck_assert_int_eq(green_wait_any(objs, 3, 3, 5, ready), 3);
+    ck_assert_uint_eq(ready[0], 1);
+    ck_assert_uint_eq(ready[1], 2);
+    ck_assert_uint_eq(ready[2], 0);
+    void *v;
+    ck_assert_int_eq(green_result_get(r[1], 0, &v), 0);
+    ck_assert_ptr_eq(v, args[1]); /* (freed by done already) */
+    int want[] = {5, 30, 60};
+    log_expect(&done_log, want, 3);
+    ck_assert_int_eq(done_ran_sum, 3);
+    for (int i = 0; i < 3; i++)
+        green_result_free(r[i]);
+    GREEN_ASSERT_ERRNO(green_threadpool_async(NULL, NULL, NULL), EINVAL);
+}
+END_TEST
+
+START_TEST(threadpool_async_abandoned_job_still_calls_done)
+{
+    done_log.n = 0;
+    done_ran_sum = 0;
+    green_result_t *r = green_threadpool_async(worker_sleep, ms(20),
+                                               done_free);
+    ck_assert_ptr_nonnull(r);
+    green_result_free(r); /* abandoned: nothing to complete later */
+    for (int i = 0; i < 200 && done_log.n == 0; i++)
+        green_sleep(0.005);
+    int want[] = {20};
+    log_expect(&done_log, want, 1);
+    ck_assert_int_eq(done_ran_sum, 1);
+    /* No done hook: the result alone. */
+    int x = 0;
+    r = green_threadpool_async(worker_sleep, &x, NULL);
+    void *v;
+    ck_assert_int_eq(green_result_get(r, 5, &v), 0);
+    ck_assert_ptr_eq(v, &x);
+    green_result_free(r);
+}
+END_TEST
+
+START_TEST(threadpool_async_shutdown_reports_unrun_jobs)
+{
+    worker_started = 0;
+    done_log.n = 0;
+    done_ran_sum = 0;
+    ck_assert_int_eq(green_threadpool_set_size(1), 0);
+    green_result_t *a = green_threadpool_async(worker_sleep, ms(30),
+                                               done_free);
+    green_result_t *b = green_threadpool_async(worker_sleep, ms(1),
+                                               done_free);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    for (int i = 0; i < 1000 && !__atomic_load_n(&worker_started,
+                                                 __ATOMIC_ACQUIRE); i++)
+        green_sleep(0.001);
+    green_shutdown(); /* waits for a; b never ran */
+    int want[] = {30, 1};
+    log_expect(&done_log, want, 2);
+    ck_assert_int_eq(done_ran_sum, 1);
+    ck_assert_int_eq(green_result_ready(a), 0);
+    green_result_free(a);
+    green_result_free(b);
+}
+END_TEST
+
 static Suite *waitany_suite(void)
 {
     Suite *s = suite_create("waitany");
@@ -527,6 +638,11 @@ static Suite *waitany_suite(void)
     tcase_add_test(tc, joinall_count_returns_after_the_first_k);
     tcase_add_test(tc, joinall_count_many_greenlets);
     tcase_add_test(tc, run_timeout_returns_while_greenlets_live);
+
+    GREEN_TCASE("threadpool_async");
+    tcase_add_test(tc, threadpool_async_results_can_be_waited_on_together);
+    tcase_add_test(tc, threadpool_async_abandoned_job_still_calls_done);
+    tcase_add_test(tc, threadpool_async_shutdown_reports_unrun_jobs);
     return s;
 }
 

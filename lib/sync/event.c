@@ -28,6 +28,8 @@ struct green_result {
     int err;                       /* the error given to set_error, or 0 */
     void *value;                   /* the value given to set */
     struct green__waitq waiters;   /* green_result_get, FIFO */
+    void (*on_free)(void *ctx);    /* green__result_on_free (sync.h) */
+    void *on_free_ctx;
 };
 
 /* A getter parked in green_result_get: the setter writes the outcome
@@ -206,6 +208,8 @@ void green_result_free(green_result_t *r)
         return;
     if (green__hub_peek() == r->hub)
         green__waitq_wake_all(&r->waiters, EBADF);
+    if (r->on_free)
+        r->on_free(r->on_free_ctx); /* its producer forgets it */
     free(r);
 }
 
@@ -243,4 +247,11 @@ void green__result_watch(struct green__wait *w, green_result_t *r,
                          struct green__clause *c)
 {
     green__waitq_add_notify(w, &r->waiters, c);
+}
+
+void green__result_on_free(green_result_t *r, void (*fn)(void *ctx),
+                           void *ctx)
+{
+    r->on_free = fn;
+    r->on_free_ctx = ctx;
 }

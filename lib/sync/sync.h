@@ -33,4 +33,10 @@ void green__queue_watch(struct green__wait *w, green_queue_t *q, int put,
 void green__sem_watch(struct green__wait *w, green_sem_t *s,
                       struct green__clause *c);
 
+/* A producer that completes r later (the threadpool's async form) learns
+   when the owner frees r first: fn(ctx) runs inside green_result_free.
+   fn NULL clears it. */
+void green__result_on_free(green_result_t *r, void (*fn)(void *ctx),
+                           void *ctx);
+
 #endif
