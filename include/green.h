@@ -30,6 +30,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/select.h>
 #include <sys/uio.h>
@@ -805,6 +806,33 @@ typedef struct green_hub green_hub_t;
    SIGSEGV, SIGBUS, SIGFPE, SIGILL; NaN), EBUSY, EAGAIN (timeout 0),
    ETIMEDOUT, ECANCELED, EDEADLK. */
 GREEN_EXPORT int green_signal_wait(int signum, double timeout);
+/* Signals you don't lose: watch a set (gevent's signal handling without
+   a lost signal).  From green_signal_watch until green_signal_unwatch,
+   every delivery of a signal of set is counted per signal in the watch
+   (none takes the process's disposition, the default action included),
+   so a signal arriving between two waits is kept.  Deliveries before
+   the hub polls again may merge into one, as the kernel merges standard
+   signals.  green_signal_next takes one and returns its number, oldest
+   first (waiting, timeout 0: EAGAIN); green_signal_pending counts the
+   untaken ones of signum.  The ownership rules of green_signal_wait
+   apply (one loop per signal: EBUSY).  unwatch (from the owner thread)
+   wakes waiting greenlets with EBADF, stops counting and restores the
+   dispositions; after green_shutdown it only frees.  Errors: EINVAL
+   (set NULL or empty, a signal green_signal_wait refuses; next on a
+   handler or NaN), EXDEV, EBUSY, ENOMEM, and for next ETIMEDOUT,
+   ECANCELED, EAGAIN, EDEADLK, EBADF. */
+typedef struct green_sigwatch green_sigwatch_t;
+GREEN_EXPORT green_sigwatch_t *green_signal_watch(const sigset_t *set);
+GREEN_EXPORT int green_signal_next(green_sigwatch_t *w, double timeout);
+GREEN_EXPORT unsigned green_signal_pending(const green_sigwatch_t *w,
+                                           int signum);
+GREEN_EXPORT void green_signal_unwatch(green_sigwatch_t *w);
+/* The persistent handler form (gevent.signal_handler): every delivery of
+   signum spawns a greenlet running fn(arg) in this hub, until
+   green_signal_unwatch.  Errors: EINVAL (fn NULL, signum refused), EBUSY,
+   ENOMEM. */
+GREEN_EXPORT green_sigwatch_t *green_signal_handler(int signum, green_fn fn,
+                                                    void *arg);
 /* waitpid(2), waiting cooperatively: pid > 0 or -1 (process groups: 0 and
    < -1 are EINVAL); options WNOHANG, WUNTRACED, WCONTINUED (WNOHANG never
    waits, so it also works in the hub).  libgreen reaps only the children

@@ -2,6 +2,7 @@
    readiness in firing order, nothing consumed (an item, a unit, a result
    stays for the call that takes it), kills and timeouts while the
    objects fire, and every error. */
+#include <math.h>
 #include <pthread.h>
 #include <stdint.h>
 
@@ -607,6 +608,146 @@ START_TEST(threadpool_async_shutdown_reports_unrun_jobs)
 }
 END_TEST
 
+/******************************************************************************/
+/*  Signal sets and handlers                                                  */
+/******************************************************************************/
+
+/* Raise sig and let the hub poll once, so the watch counts it. */
+static void raise_and_poll(int sig)
+{
+    ck_assert_int_eq(raise(sig), 0);
+    ck_assert_int_eq(green_sleep(0.002), 0);
+}
+
+START_TEST(signal_watch_counts_and_keeps_order)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGUSR2);
+    green_sigwatch_t *w = green_signal_watch(&set);
+    ck_assert_ptr_nonnull(w);
+    /* Nobody waits: they are kept (SIGUSR1's default would kill us). */
+    raise_and_poll(SIGUSR1);
+    raise_and_poll(SIGUSR1);
+    raise_and_poll(SIGUSR2);
+    ck_assert_uint_eq(green_signal_pending(w, SIGUSR1), 2);
+    ck_assert_uint_eq(green_signal_pending(w, SIGUSR2), 1);
+    ck_assert_int_eq(green_signal_next(w, 0), SIGUSR1);
+    ck_assert_int_eq(green_signal_next(w, 0), SIGUSR2);
+    ck_assert_int_eq(green_signal_next(w, 0), SIGUSR1);
+    GREEN_ASSERT_ERRNO(green_signal_next(w, 0), EAGAIN);
+    double t0 = test_now();
+    GREEN_ASSERT_ERRNO(green_signal_next(w, 0.02), ETIMEDOUT);
+    GREEN_ASSERT_TIME(test_now() - t0, 0.02);
+    GREEN_ASSERT_ERRNO(green_signal_next(w, NAN), EINVAL);
+    ck_assert_uint_eq(green_signal_pending(w, 0), 0);
+    green_signal_unwatch(w);
+}
+END_TEST
+
+static void *raise_later(void *arg)
+{
+    green_sleep(0.01);
+    raise(I(arg));
+    return NULL;
+}
+
+struct sig_waiter {
+    green_sigwatch_t *w;
+    int rc, err;
+};
+
+static void *next_signal(void *arg)
+{
+    struct sig_waiter *s = arg;
+    errno = 0;
+    s->rc = green_signal_next(s->w, 5);
+    s->err = errno;
+    return NULL;
+}
+
+START_TEST(signal_watch_wakes_a_waiter_and_unwatch_restores)
+{
+    struct sigaction ign = {.sa_handler = SIG_IGN}, old, now;
+    sigemptyset(&ign.sa_mask);
+    ck_assert_int_eq(sigaction(SIGUSR1, &ign, &old), 0);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    green_sigwatch_t *w = green_signal_watch(&set);
+    green_t *g = green_spawn(raise_later, P(SIGUSR1));
+    ck_assert_int_eq(green_signal_next(w, 5), SIGUSR1);
+    green_join(g, 5);
+    green_release(g);
+    /* Unwatched while a greenlet waits: EBADF. */
+    struct sig_waiter sw = {w, 0, 0};
+    g = green_spawn(next_signal, &sw);
+    green_yield();
+    green_signal_unwatch(w);
+    join_expect_failure(g, &sw.rc, &sw.err, EBADF);
+    green_release(g);
+    ck_assert_int_eq(sigaction(SIGUSR1, NULL, &now), 0);
+    ck_assert_ptr_eq((void *)now.sa_handler, (void *)SIG_IGN);
+    sigaction(SIGUSR1, &old, NULL);
+}
+END_TEST
+
+static int handled;
+
+static void *on_signal(void *arg)
+{
+    handled += I(arg);
+    return NULL;
+}
+
+static void *watch_in_thread(void *arg)
+{
+    THREAD_EXPECT_ERRNO(green_signal_watch(arg), EBUSY);
+    green_shutdown();
+    return NULL;
+}
+
+START_TEST(signal_handler_spawns_per_delivery)
+{
+    handled = 0;
+    green_sigwatch_t *h = green_signal_handler(SIGUSR2, on_signal, P(1));
+    ck_assert_ptr_nonnull(h);
+    raise_and_poll(SIGUSR2);
+    raise_and_poll(SIGUSR2);
+    ck_assert_int_eq(green_sleep(0.002), 0);
+    ck_assert_int_eq(handled, 2);
+    GREEN_ASSERT_ERRNO(green_signal_next(h, 0), EINVAL);
+    /* Another thread's hub cannot take a signal this one holds. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR2);
+    run_in_thread(watch_in_thread, &set);
+    green_signal_unwatch(h);
+    GREEN_ASSERT_ERRNO(green_signal_handler(SIGUSR2, NULL, NULL), EINVAL);
+    GREEN_ASSERT_ERRNO(green_signal_handler(SIGKILL, on_signal, NULL), EINVAL);
+    GREEN_ASSERT_ERRNO(green_signal_watch(NULL), EINVAL);
+    sigemptyset(&set);
+    GREEN_ASSERT_ERRNO(green_signal_watch(&set), EINVAL);
+    sigaddset(&set, SIGSEGV);
+    GREEN_ASSERT_ERRNO(green_signal_watch(&set), EINVAL);
+    GREEN_ASSERT_ERRNO(green_signal_next(NULL, 0), EINVAL);
+    green_signal_unwatch(NULL);
+}
+END_TEST
+
+START_TEST(signal_watch_outlives_shutdown)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    green_sigwatch_t *w = green_signal_watch(&set);
+    ck_assert_ptr_nonnull(w);
+    green_shutdown(); /* stops it; unwatch only frees */
+    green_signal_unwatch(w);
+}
+END_TEST
+
 static Suite *waitany_suite(void)
 {
     Suite *s = suite_create("waitany");
@@ -643,6 +784,12 @@ static Suite *waitany_suite(void)
     tcase_add_test(tc, threadpool_async_results_can_be_waited_on_together);
     tcase_add_test(tc, threadpool_async_abandoned_job_still_calls_done);
     tcase_add_test(tc, threadpool_async_shutdown_reports_unrun_jobs);
+
+    GREEN_TCASE("signals");
+    tcase_add_test(tc, signal_watch_counts_and_keeps_order);
+    tcase_add_test(tc, signal_watch_wakes_a_waiter_and_unwatch_restores);
+    tcase_add_test(tc, signal_handler_spawns_per_delivery);
+    tcase_add_test(tc, signal_watch_outlives_shutdown);
     return s;
 }
 

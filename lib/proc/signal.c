@@ -55,7 +55,9 @@ static pthread_mutex_t sig_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct sigslot slots[_NSIG];
 
 static void sig_fork(struct green__hub *hub, void *state, int phase);
+static void sig_term(struct green__hub *hub, void *state);
 static struct green__module sig_module = {.name = "signal",
+                                          .term = sig_term,
                                           .fork = sig_fork};
 
 static int signum_ok(int signum)
@@ -85,8 +87,11 @@ static void sig_cb(struct ev_loop *loop, ev_signal *w, int revents)
     green__clause_fire(&s->c, 0);
 }
 
-/* Claim signum for loop and start s's watcher; 0 or EBUSY. */
-static int watch_start(struct ev_loop *loop, struct sigwaiter *s, int signum)
+/* Claim signum for loop and start s's watcher (calling cb); 0 or
+   EBUSY. */
+static int watch_start_cb(struct ev_loop *loop, struct sigwaiter *s,
+                          int signum,
+                          void (*cb)(struct ev_loop *, ev_signal *, int))
 {
     pthread_mutex_lock(&sig_mu);
     struct sigslot *slot = &slots[signum];
@@ -99,7 +104,7 @@ static int watch_start(struct ev_loop *loop, struct sigwaiter *s, int signum)
     int first = slot->users == 0;
     if (first)
         sigaction(signum, NULL, &slot->saved);
-    ev_signal_init(&s->w, sig_cb, signum);
+    ev_signal_init(&s->w, cb, signum);
     ev_signal_start(loop, &s->w);
     if (first) {
         /* Restore later only if libev replaced what was there (not if
@@ -113,6 +118,11 @@ static int watch_start(struct ev_loop *loop, struct sigwaiter *s, int signum)
     slot->users++;
     pthread_mutex_unlock(&sig_mu);
     return 0;
+}
+
+static int watch_start(struct ev_loop *loop, struct sigwaiter *s, int signum)
+{
+    return watch_start_cb(loop, s, signum, sig_cb);
 }
 
 static void watch_stop(struct ev_loop *loop, struct sigwaiter *s)
@@ -180,4 +190,209 @@ int green_signal_wait(int signum, double timeout)
     green__wait_add(&w, &s.c, sig_undo, NULL);
     err = green__wait_park(&w);
     return err ? green__fail(err) : 0;
+}
+
+/******************************************************************************/
+/*  Signal sets (green_signal_watch) and handlers                             */
+/******************************************************************************/
+
+/* A watch: one started ev_signal per signal of its set for as long as it
+   exists, so deliveries between two waits are counted, never lost and
+   never given the default action. */
+struct green_sigwatch {
+    struct green__hub *hub;        /* owner; NULL once its hub is gone */
+    struct green__list node;       /* in the hub's sig_state */
+    struct sigwaiter *sigs;        /* one per watched signal (c unused) */
+    int nsigs;
+    unsigned counts[_NSIG];        /* deliveries not taken yet */
+    uint64_t first[_NSIG];         /* arrival order of the oldest one */
+    uint64_t seq;
+    green_fn fn;                   /* handler form: spawned per delivery */
+    void *arg;
+    struct green__waitq waiters;   /* green_signal_next */
+};
+
+struct sig_state {
+    struct green__list watches;
+};
+
+static void watch_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct green_sigwatch *sw = w->data;
+    if (sw->fn) {
+        /* gevent.signal_handler: a greenlet per delivery (spawning from
+           a callback is allowed; ENOMEM drops this one). */
+        green_release(green_spawn(sw->fn, sw->arg));
+        return;
+    }
+    if (sw->counts[w->signum]++ == 0)
+        sw->first[w->signum] = ++sw->seq;
+    green__waitq_wake_one(&sw->waiters, 0);
+}
+
+static void watch_stop_all(struct green_sigwatch *sw)
+{
+    for (int i = 0; i < sw->nsigs; i++)
+        watch_stop(sw->hub->loop, &sw->sigs[i]);
+    sw->nsigs = 0;
+}
+
+static void sig_term(struct green__hub *hub, void *state)
+{
+    (void)hub;
+    struct sig_state *st = state;
+    struct green__list *n;
+    while ((n = green__list_pop(&st->watches)) != NULL) {
+        struct green_sigwatch *sw =
+            green__container_of(n, struct green_sigwatch, node);
+        watch_stop_all(sw);
+        sw->hub = NULL; /* green_signal_unwatch only frees it now */
+    }
+    free(st);
+}
+
+static struct sig_state *sig_state_get(struct green__hub *hub)
+{
+    struct sig_state *st = green__module_state(hub, &sig_module);
+    if (st)
+        return st;
+    st = malloc(sizeof *st);
+    if (!st)
+        return NULL;
+    green__list_init(&st->watches);
+    if (green__module_attach(hub, &sig_module, st) != 0) {
+        free(st);
+        return NULL;
+    }
+    return st;
+}
+
+/* Start a watch of set (or of signum alone with a handler). */
+static green_sigwatch_t *watch_new(const sigset_t *set, green_fn fn,
+                                   void *arg)
+{
+    int n = 0, bad = 0;
+    for (int sig = 1; sig < _NSIG; sig++) {
+        if (sigismember(set, sig) == 1) {
+            n++;
+            bad |= !signum_ok(sig);
+        }
+    }
+    if (!n || bad) {
+        errno = EINVAL;
+        return NULL;
+    }
+    struct green__hub *hub = green__hub_get();
+    if (!hub)
+        return NULL;
+    struct sig_state *st = sig_state_get(hub);
+    struct green_sigwatch *sw = st ? calloc(1, sizeof *sw) : NULL;
+    if (sw && !(sw->sigs = calloc((size_t)n, sizeof *sw->sigs))) {
+        free(sw);
+        sw = NULL;
+    }
+    if (!sw) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    sw->hub = hub;
+    sw->fn = fn;
+    sw->arg = arg;
+    green__waitq_init(&sw->waiters);
+    for (int sig = 1; sig < _NSIG; sig++) {
+        if (sigismember(set, sig) != 1)
+            continue;
+        struct sigwaiter *s = &sw->sigs[sw->nsigs];
+        int err = watch_start_cb(hub->loop, s, sig, watch_cb);
+        if (err) {
+            watch_stop_all(sw);
+            free(sw->sigs);
+            free(sw);
+            errno = err;
+            return NULL;
+        }
+        s->w.data = sw;
+        sw->nsigs++;
+    }
+    green__list_push(&st->watches, &sw->node);
+    return sw;
+}
+
+green_sigwatch_t *green_signal_watch(const sigset_t *set)
+{
+    if (!set) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return watch_new(set, NULL, NULL);
+}
+
+green_sigwatch_t *green_signal_handler(int signum, green_fn fn, void *arg)
+{
+    if (!fn || !signum_ok(signum)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, signum);
+    return watch_new(&set, fn, arg);
+}
+
+/* Take the oldest pending signal: its number, or 0 if none. */
+static int take_pending(struct green_sigwatch *sw)
+{
+    int best = 0;
+    for (int sig = 1; sig < _NSIG; sig++)
+        if (sw->counts[sig] && (!best || sw->first[sig] < sw->first[best]))
+            best = sig;
+    if (best && --sw->counts[best])
+        sw->first[best] = ++sw->seq; /* the rest queue behind the others */
+    return best;
+}
+
+int green_signal_next(green_sigwatch_t *sw, double timeout)
+{
+    int err = green__owner_check(sw, sw ? sw->hub : NULL);
+    if (!err && (sw->fn || timeout != timeout))
+        err = EINVAL;
+    if (err)
+        return green__fail(err);
+    double deadline = timeout > 0 ? green__now() + timeout : timeout;
+    for (;;) {
+        int sig = take_pending(sw);
+        if (sig)
+            return sig;
+        double left = timeout;
+        if (timeout > 0 && (left = deadline - green__now()) <= 0)
+            return green__fail(ETIMEDOUT);
+        struct green__clause c = {.data = NULL};
+        if (green__waitq_wait(&sw->waiters, &c, left,
+                              "waiting for a signal") != 0)
+            return -1; /* EBADF: unwatched meanwhile */
+    }
+}
+
+unsigned green_signal_pending(const green_sigwatch_t *sw, int signum)
+{
+    if (!sw || signum <= 0 || signum >= _NSIG)
+        return 0;
+    return sw->counts[signum];
+}
+
+void green_signal_unwatch(green_sigwatch_t *sw)
+{
+    if (!sw)
+        return;
+    if (sw->hub && green__hub_peek() == sw->hub) {
+        green__waitq_wake_all(&sw->waiters, EBADF);
+        watch_stop_all(sw);
+        green__list_remove(&sw->node);
+    } else if (sw->hub) {
+        return; /* another thread's: not ours to stop */
+    }
+    free(sw->sigs);
+    free(sw);
 }
