@@ -144,6 +144,40 @@ static double bench_idle_rss(void)
     return (double)(after - before) / IDLE;
 }
 
+#define GETS 10000000
+
+/* green_getspecific on a set key, from a spawned greenlet. */
+static void *gets(void *arg)
+{
+    green_key_t key = *(green_key_t *)arg;
+    green_setspecific(key, arg);
+    uintptr_t sum = 0;
+    double t0 = now();
+    for (long i = 0; i < GETS; i++) {
+        sum += (uintptr_t)green_getspecific(key);
+        __asm__ volatile("" : "+r"(sum));
+    }
+    double *ns = malloc(sizeof *ns);
+    if (ns)
+        *ns = (now() - t0) * 1e9 / GETS;
+    return ns;
+}
+
+static double bench_getspecific(void)
+{
+    green_key_t key;
+    if (green_key_create(&key, NULL) != 0)
+        return -1;
+    green_t *g = green_spawn(gets, &key);
+    green_join(g, -1);
+    double *ns = green_value(g);
+    double r = ns ? *ns : -1;
+    free(ns);
+    green_release(g);
+    green_key_delete(key);
+    return r;
+}
+
 int main(void)
 {
     double swap = bench_swapcontext();
@@ -162,6 +196,7 @@ int main(void)
 #endif
     printf("spawn_join_release %.1f ns\n", bench_spawn());
     printf("idle_greenlet_rss %.0f bytes\n", bench_idle_rss());
+    printf("green_getspecific %.2f ns\n", bench_getspecific());
     green_shutdown();
     return 0;
 }

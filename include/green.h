@@ -30,6 +30,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/select.h>
 #include <sys/uio.h>
@@ -173,6 +174,67 @@ GREEN_EXPORT uint64_t green_id(const green_t *g);
 GREEN_EXPORT int green_link(green_t *g, void (*cb)(green_t *g, void *arg),
                             void *arg);
 
+/* Cancellation state (pthread_setcancelstate, Trio's shield).  The rule:
+   a kill always marks its target killed (green_killed() is 1 from then
+   on, for good).  While the target's state is GREEN_CANCEL_ENABLE (the
+   default), the kill also fails the blocking call it is parked in, and
+   every later one, with ECANCELED.  While it is GREEN_CANCEL_DISABLE,
+   the kill is only recorded: blocking calls, green_sleep, green_join
+   and green_kill of others included, work normally (green_timeouts
+   still expire), so cleanup can join children or flush a socket.
+   Setting GREEN_CANCEL_ENABLE again delivers a recorded kill at the next
+   blocking call (ECANCELED, as above); nothing is interrupted by the
+   call itself.  Waits that ignore kills (a condition's lock re-acquire)
+   are unchanged.  A greenlet killed before it ever ran never runs.
+   What a killed greenlet reports: green_error is ECANCELED unless it
+   ended through green_fail (then that code), even if it returned
+   normally after the kill (unlike gevent, where a greenlet that catches
+   GreenletExit counts as successful: here "killed" stays visible to
+   joiners); green_value is what it returned or passed to green_exit.
+   green_kill(h) called by a killed greenlet marks h killed and fails
+   with ECANCELED instead of waiting for h, unless its timeout is 0 or
+   its cancellation is disabled (then it waits like any blocking call).
+   setcancelstate applies to the calling greenlet (main included) and
+   stores the previous state in *oldstate (may be NULL).  Errors: EINVAL
+   (state not one of the two), EPERM (from the hub or a callback: no
+   greenlet to apply it to), ENOMEM. */
+#define GREEN_CANCEL_ENABLE 0
+#define GREEN_CANCEL_DISABLE 1
+GREEN_EXPORT int green_setcancelstate(int state, int *oldstate);
+/* 1 if the calling greenlet has been killed (whatever its cancellation
+   state), else 0 (also in the hub, a callback, or without a hub). */
+GREEN_EXPORT int green_killed(void);
+
+/* Greenlet-local storage (gevent.local, pthread_key_*).  Keys are
+   process-wide (at most GREEN_KEYS_MAX at once); each greenlet, each
+   thread's main greenlet and each hub (for callbacks) has its own value
+   for every key, NULL until set.  When a greenlet ends (returns,
+   green_exit, green_fail, killed) the destructor of each non-NULL value
+   runs, in that greenlet, before joiners wake; values a destructor sets
+   again get up to 4 rounds, like pthread.  A greenlet discarded by
+   green_shutdown, and the main greenlet and hub at green_shutdown or
+   thread exit, run theirs during the shutdown, where blocking fails
+   with EDEADLK.  A deleted key's destructor never runs and its values
+   are never returned again (a key created later reads NULL).  get costs
+   an index and a compare; a greenlet that never sets a value allocates
+   nothing.  Errors: EINVAL (key NULL, or not a live key), EAGAIN
+   (GREEN_KEYS_MAX keys exist), ENOMEM (set: the value table could not
+   grow). */
+#define GREEN_KEYS_MAX 1024
+typedef unsigned green_key_t;
+GREEN_EXPORT int green_key_create(green_key_t *key,
+                                  void (*destructor)(void *value));
+GREEN_EXPORT int green_key_delete(green_key_t key);
+/* The calling greenlet's value for key, NULL if unset or not a key. */
+GREEN_EXPORT void *green_getspecific(green_key_t key);
+GREEN_EXPORT int green_setspecific(green_key_t key, const void *value);
+
+/* Remove the oldest link of g with this cb and arg that has not run yet
+   (gevent's unlink).  Errors: EINVAL (NULL), EXDEV, ENOENT (no such
+   link pending: never added, or already run or running). */
+GREEN_EXPORT int green_unlink(green_t *g, void (*cb)(green_t *g, void *arg),
+                              void *arg);
+
 /******************************************************************************/
 /*  Scheduling and time                                                       */
 /******************************************************************************/
@@ -203,6 +265,24 @@ GREEN_EXPORT int green_timeout_expired(const green_timeout_t *t);
 
 /* Disarm and free t (NULL is a no-op). */
 GREEN_EXPORT void green_timeout_cancel(green_timeout_t *t);
+
+/* The same deadline in caller storage, with no allocation (gevent's
+   `with Timeout(seconds)`): green_timeout_begin(&s, 0.5) ... then
+   green_timeout_end(&s) on every path out of the scope, by the greenlet
+   that began it.  s must stay valid until then (a local of that
+   greenlet's function is typical); a greenlet that ends inside the
+   scope forgets it.  Scopes nest with each other and with
+   green_timeout_start.  begin errors: EINVAL (s NULL, NaN), ENOMEM,
+   EDEADLK (in the hub).  end returns 1 if the timeout expired, 0 if
+   not, -1/EINVAL if s is NULL or not begun (ended already).
+   scope_expired is 1 once it expired (also after end). */
+typedef struct green_timeout_scope {
+    void *opaque_[6];
+} green_timeout_scope_t;
+GREEN_EXPORT int green_timeout_begin(green_timeout_scope_t *s,
+                                     double seconds);
+GREEN_EXPORT int green_timeout_end(green_timeout_scope_t *s);
+GREEN_EXPORT int green_timeout_scope_expired(const green_timeout_scope_t *s);
 
 /******************************************************************************/
 /*  Cooperative I/O                                                           */
@@ -316,6 +396,25 @@ GREEN_EXPORT int green_tcp_connect(const char *host, int port,
    Errors: EINVAL (fn NULL), ECANCELED, ETIMEDOUT, EDEADLK (in the hub),
    ENOMEM, EAGAIN (no thread could be created). */
 GREEN_EXPORT int green_threadpool_call(green_fn fn, void *arg, void **result);
+
+/* The async form: queue fn(arg) and return at once with a result
+   (green_result_t, see Synchronisation) that is set to fn's return value
+   once fn returned, or fails with ECANCELED if the job was lost in a
+   green_fork child; wait for it with green_result_get or green_wait_any.
+   The caller owns the result and frees it with green_result_free, also
+   before it completes: the job is abandoned then (it still runs; its
+   value goes only to done).  done (may be NULL) runs exactly once, in
+   this hub's thread (a callback: it must not block), when the pool no
+   longer uses arg: done(arg, value, 1) after fn returned value, or
+   done(arg, NULL, 0) if fn never ran (green_shutdown dropped it while
+   queued, or it was lost in green_fork); free arg there.  At
+   green_shutdown a job still running is waited for and its done runs,
+   but its result is not set.  Callable from the hub and callbacks (it
+   never waits).  Errors: EINVAL (fn NULL), ENOMEM, EAGAIN (no thread
+   could be created; done is not called). */
+typedef struct green_result green_result_t;
+GREEN_EXPORT green_result_t *green_threadpool_async(
+    green_fn fn, void *arg, void (*done)(void *arg, void *value, int ran));
 
 /* Set the maximum number of worker threads of this thread's pool
    (default 10, like gevent's; 1 to 1024, else EINVAL).  Extra idle
@@ -440,7 +539,10 @@ GREEN_EXPORT void green_cond_free(green_cond_t *c);
 GREEN_EXPORT green_queue_t *green_queue_new(size_t capacity);
 /* Rendezvous channel (gevent.queue.Channel): nothing is buffered, a put
    completes only when a getter takes the item (with timeout 0 it
-   succeeds only if a getter is already waiting). */
+   succeeds only if a getter is already waiting).  Unlike gevent, a put
+   to a getter already waiting returns at once without yielding: the
+   getter runs at its turn, after the putter's next blocking call or
+   yield (gevent switches to the getter first). */
 GREEN_EXPORT green_queue_t *green_channel_new(void);
 GREEN_EXPORT int green_queue_put(green_queue_t *q, void *item,
                                  double timeout);
@@ -451,6 +553,28 @@ GREEN_EXPORT int green_queue_task_done(green_queue_t *q);
 GREEN_EXPORT int green_queue_join(green_queue_t *q, double timeout);
 GREEN_EXPORT int green_queue_close(green_queue_t *q);
 GREEN_EXPORT void green_queue_free(green_queue_t *q);
+/* LIFO (gevent.queue.LifoQueue) and priority (PriorityQueue) queues:
+   the contract above, except for which queued item a get takes: the
+   newest, or the smallest by cmp (cmp(a, b) < 0: a first; equal items
+   come out in put order).  cmp gets the item pointers and must not
+   call libgreen.  An item handed straight to a waiting getter never
+   enters the order (the queue was empty).  Errors: EINVAL (cmp NULL),
+   ENOMEM. */
+GREEN_EXPORT green_queue_t *green_queue_new_lifo(size_t capacity);
+GREEN_EXPORT green_queue_t *green_queue_new_priority(
+    size_t capacity, int (*cmp)(const void *a, const void *b));
+/* The item the next get would take, without taking it, waiting for one
+   as get does (a channel: the oldest waiting putter's item).  A peeker
+   never takes an item from a getter.  Errors: as green_queue_get
+   (EPIPE: closed and empty). */
+GREEN_EXPORT int green_queue_peek(green_queue_t *q, void **item,
+                                  double timeout);
+/* 1 if nothing is queued (also NULL) / if a put would wait for room (a
+   channel always; 0 for NULL); the count of unfinished tasks (items
+   accepted and not yet green_queue_task_done; 0 for NULL). */
+GREEN_EXPORT int green_queue_empty(const green_queue_t *q);
+GREEN_EXPORT int green_queue_full(const green_queue_t *q);
+GREEN_EXPORT size_t green_queue_unfinished(const green_queue_t *q);
 
 /******************************************************************************/
 /*  Pools and groups                                                          */
@@ -480,6 +604,32 @@ GREEN_EXPORT int green_pool_join(green_pool_t *p, double timeout);
 GREEN_EXPORT int green_pool_kill(green_pool_t *p, double timeout);
 /* Greenlets running in the pool (0 for NULL). */
 GREEN_EXPORT size_t green_pool_running(const green_pool_t *p);
+/* Slots free now: size - running - slots promised to waiting spawners
+   (SIZE_MAX for a group, 0 for NULL). */
+GREEN_EXPORT size_t green_pool_free_count(const green_pool_t *p);
+/* Wait until green_pool_free_count is > 0, without taking the slot (a
+   parked green_pool_spawn still gets a freed slot first).  Errors:
+   EINVAL, EXDEV, ETIMEDOUT, ECANCELED, EAGAIN (timeout 0 and full),
+   EDEADLK, EBADF (freed meanwhile; or already, from an iterator's
+   feeder). */
+GREEN_EXPORT int green_pool_wait_available(green_pool_t *p, double timeout);
+/* Add an existing greenlet (started or not, even done) to the pool or
+   group, waiting for a slot like green_pool_spawn (a member already:
+   no-op).  The pool keeps its own reference until g is done; g counts
+   in running and join/kill apply to it.  Errors: EINVAL, EXDEV, ENOMEM,
+   and while waiting ECANCELED, ETIMEDOUT (a green_timeout), EDEADLK,
+   EBADF. */
+GREEN_EXPORT int green_pool_add(green_pool_t *p, green_t *g);
+/* Run fn(arg) in the pool and wait for it (gevent's Pool.apply): 0 and
+   *result (result may be NULL), or -1 with errno = the worker's error
+   (green_fail, or ECANCELED if killed).  Called from a member of p, fn
+   runs inline in the caller (no slot is needed: it cannot deadlock).
+   If the caller's own wait fails (ECANCELED, ETIMEDOUT from a
+   green_timeout, EDEADLK) the worker keeps running; green_killed()
+   tells a killed caller from a killed worker.  Errors also: EINVAL,
+   EXDEV, ENOMEM, EBADF. */
+GREEN_EXPORT int green_pool_apply(green_pool_t *p, green_fn fn, void *arg,
+                                  void **result);
 /* results[i] = fn(args[i]) for i < n, at most size in flight, in input
    order.  Returns 0, or -1 with errno = the error of the first failed
    worker (green_fail or killed; its result is NULL, the others are
@@ -505,6 +655,38 @@ GREEN_EXPORT green_imap_t *green_pool_imap_unordered(green_pool_t *p,
    ECANCELED, ETIMEDOUT, EDEADLK (the caller's own wait; nothing consumed),
    EBADF (freed meanwhile). */
 GREEN_EXPORT int green_imap_next(green_imap_t *it, void **result);
+/* The lazy form: the feeder calls source(ctx, &arg) for each next
+   argument, only when a worker can start (so the input may be endless):
+   it returns > 0 with *arg set, or <= 0 when the input is exhausted.
+   source runs in the feeder greenlet and may block (it is killed by
+   green_imap_stop and green_imap_free).  maxsize > 0 is backpressure:
+   the feeder takes an argument only while fewer than size + maxsize
+   results are fed and not consumed (size: the pool's; 0 for a group),
+   so at most maxsize finished results wait for the reader; 0 is
+   unbounded (an endless source then needs a pool with a size, and
+   still runs ahead of a slow reader).  flags: 0 (input order) or
+   GREEN_IMAP_UNORDERED (completion order).  Memory stays bounded by the
+   pool size plus maxsize.  Errors: EINVAL (NULL p, fn or source, unknown
+   flags), EXDEV, EBADF (pool freed), ENOMEM. */
+#define GREEN_IMAP_UNORDERED 0x1
+GREEN_EXPORT green_imap_t *green_pool_imap_source(
+    green_pool_t *p, green_fn fn, int (*source)(void *ctx, void **arg),
+    void *ctx, size_t maxsize, int flags);
+/* Next result, telling a failed worker from the caller's own failure:
+   0 with *result (NULL if the worker failed), *index (its input index)
+   and *worker_err (0, the worker's green_fail code, ECANCELED if it was
+   killed, or a spawn error such as ENOMEM; any pointer may be NULL).
+   -1 only for the call itself: ENOENT (exhausted), EINVAL, EXDEV,
+   ECANCELED, ETIMEDOUT, EDEADLK (the caller's wait; nothing consumed),
+   EBADF (freed meanwhile). */
+GREEN_EXPORT int green_imap_next_ex(green_imap_t *it, void **result,
+                                    size_t *index, int *worker_err);
+/* Stop feeding: no further argument is taken (the source is not called
+   again; a feeder waiting for a slot or room gives up) and no worker
+   starts, but running workers finish and their results are still
+   returned; then next gives ENOENT.  Idempotent.  Errors: EINVAL,
+   EXDEV. */
+GREEN_EXPORT int green_imap_stop(green_imap_t *it);
 /* Free an iterator, consumed or not: outstanding workers are killed and
    joined (only killed when the caller cannot block: they finish on their
    own), unconsumed results are dropped. */
@@ -514,6 +696,79 @@ GREEN_EXPORT void green_imap_free(green_imap_t *it);
    the memory goes when the last one is done.  Free the pool's iterators
    before green_shutdown. */
 GREEN_EXPORT void green_pool_free(green_pool_t *p);
+
+/******************************************************************************/
+/*  Waiting on several things (gevent.wait, gevent.iwait)                     */
+/******************************************************************************/
+
+/* What an entry of green_wait_any waits for.  "Ready" means the call
+   named would complete without waiting; waiting never takes anything:
+   an item or a unit stays for the call that takes it. */
+enum green_wait_kind {
+    GREEN_WAIT_NONE = 0,   /* skipped (a hole in the array) */
+    GREEN_WAIT_GREENLET,   /* obj: green_t *, done */
+    GREEN_WAIT_EVENT,      /* obj: green_event_t *, set */
+    GREEN_WAIT_RESULT,     /* obj: green_result_t *, completed */
+    GREEN_WAIT_QUEUE_GET,  /* obj: green_queue_t *, green_queue_get ready
+                              (an item, a channel putter, or closed) */
+    GREEN_WAIT_QUEUE_PUT,  /* obj: green_queue_t *, green_queue_put ready
+                              (room, a waiting getter, or closed) */
+    GREEN_WAIT_SEM,        /* obj: green_sem_t *, a unit available */
+    GREEN_WAIT_READ,       /* fd: readable (or hung up, error, not open) */
+    GREEN_WAIT_WRITE       /* fd: writable (or error, not open) */
+};
+
+typedef struct green_waitable {
+    int kind;              /* enum green_wait_kind */
+    void *obj;             /* the object, for the object kinds */
+    int fd;                /* the fd, for GREEN_WAIT_READ / _WRITE */
+} green_waitable_t;
+
+/* Wait until `count` of the n entries are ready (count 0, or more than
+   the entries that are not GREEN_WAIT_NONE: all of them), or the timeout
+   passes.  Writes the indexes of the ready entries to ready[] (room for
+   n) in the order they became ready (entries found ready by one check
+   are listed in array order) and returns how many: fewer than count
+   means the timeout passed (0 included; timeout 0 only checks, even in
+   the hub).  Greenlets, events and results count once they were seen
+   ready (an event cleared meanwhile still counts, as green_event_wait
+   would return 0); a queue, semaphore or fd is checked again before it
+   is reported, so it is not reported if another greenlet took the item,
+   unit or data first.  Errors: EINVAL (NULL arrays with n > 0, unknown
+   kind, NULL obj, fd < 0, NaN), EXDEV (an object of another thread),
+   ENOMEM, EBADF (an object was freed, or an fd green_close()d, while
+   waited on: nothing else is reported), ETIMEDOUT (an enclosing
+   green_timeout), ECANCELED, EDEADLK. */
+GREEN_EXPORT int green_wait_any(const green_waitable_t *objs, size_t n,
+                                size_t count, double timeout,
+                                size_t *ready);
+
+/* The iterator form (gevent.iwait): the array is copied; each
+   green_iwait_next returns 0 and the index of the next entry to become
+   ready, each entry once.  The timeout covers the whole iteration.
+   Objects must outlive the iterator.  Errors: as green_wait_any, and for
+   next ENOENT (every entry was returned), ETIMEDOUT (the timeout passed;
+   EAGAIN for timeout 0), EINVAL (NULL index). */
+typedef struct green_iwait green_iwait_t;
+GREEN_EXPORT green_iwait_t *green_iwait_new(const green_waitable_t *objs,
+                                            size_t n, double timeout);
+GREEN_EXPORT int green_iwait_next(green_iwait_t *it, size_t *index);
+GREEN_EXPORT void green_iwait_free(green_iwait_t *it);
+
+/* green_joinall's "first k done" form: wait until at least count of the
+   n greenlets are done (NULL entries are skipped and do not count;
+   count 0 or more than the non-NULL ones: all).  Returns how many are
+   done (>= count).  Errors as green_join (ETIMEDOUT: fewer than count
+   done in time), plus EINVAL (NULL gs with n > 0). */
+GREEN_EXPORT int green_joinall_count(green_t *const *gs, size_t n,
+                                     size_t count, double timeout);
+
+/* green_run with a timeout: 0 once no greenlet is alive and no watcher
+   is active, -1/ETIMEDOUT if the timeout passed first (greenlets keep
+   their state: call again to go on).  Timeout 0: 0 if nothing is
+   alive, else EAGAIN.  Errors as green_run, plus EINVAL (NaN),
+   ETIMEDOUT, ECANCELED. */
+GREEN_EXPORT int green_run_timeout(double timeout);
 
 /******************************************************************************/
 /*  Servers                                                                   */
@@ -575,6 +830,33 @@ typedef struct green_hub green_hub_t;
    SIGSEGV, SIGBUS, SIGFPE, SIGILL; NaN), EBUSY, EAGAIN (timeout 0),
    ETIMEDOUT, ECANCELED, EDEADLK. */
 GREEN_EXPORT int green_signal_wait(int signum, double timeout);
+/* Signals you don't lose: watch a set (gevent's signal handling without
+   a lost signal).  From green_signal_watch until green_signal_unwatch,
+   every delivery of a signal of set is counted per signal in the watch
+   (none takes the process's disposition, the default action included),
+   so a signal arriving between two waits is kept.  Deliveries before
+   the hub polls again may merge into one, as the kernel merges standard
+   signals.  green_signal_next takes one and returns its number, oldest
+   first (waiting, timeout 0: EAGAIN); green_signal_pending counts the
+   untaken ones of signum.  The ownership rules of green_signal_wait
+   apply (one loop per signal: EBUSY).  unwatch (from the owner thread)
+   wakes waiting greenlets with EBADF, stops counting and restores the
+   dispositions; after green_shutdown it only frees.  Errors: EINVAL
+   (set NULL or empty, a signal green_signal_wait refuses; next on a
+   handler or NaN), EXDEV, EBUSY, ENOMEM, and for next ETIMEDOUT,
+   ECANCELED, EAGAIN, EDEADLK, EBADF. */
+typedef struct green_sigwatch green_sigwatch_t;
+GREEN_EXPORT green_sigwatch_t *green_signal_watch(const sigset_t *set);
+GREEN_EXPORT int green_signal_next(green_sigwatch_t *w, double timeout);
+GREEN_EXPORT unsigned green_signal_pending(const green_sigwatch_t *w,
+                                           int signum);
+GREEN_EXPORT void green_signal_unwatch(green_sigwatch_t *w);
+/* The persistent handler form (gevent.signal_handler): every delivery of
+   signum spawns a greenlet running fn(arg) in this hub, until
+   green_signal_unwatch.  Errors: EINVAL (fn NULL, signum refused), EBUSY,
+   ENOMEM. */
+GREEN_EXPORT green_sigwatch_t *green_signal_handler(int signum, green_fn fn,
+                                                    void *arg);
 /* waitpid(2), waiting cooperatively: pid > 0 or -1 (process groups: 0 and
    < -1 are EINVAL); options WNOHANG, WUNTRACED, WCONTINUED (WNOHANG never
    waits, so it also works in the hub).  libgreen reaps only the children

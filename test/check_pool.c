@@ -805,6 +805,367 @@ START_TEST(pool_waits_of_a_killed_greenlet_are_ecanceled)
 END_TEST
 
 /******************************************************************************/
+/*  free_count, wait_available, add, apply, unlink                            */
+/******************************************************************************/
+
+START_TEST(pool_free_count_and_wait_available)
+{
+    green_pool_t *p = green_pool_new(2);
+    ck_assert_uint_eq(green_pool_free_count(p), 2);
+    green_t *a = green_pool_spawn(p, tracked_sleep, P(20));
+    green_t *b = green_pool_spawn(p, tracked_sleep, P(200));
+    ck_assert_uint_eq(green_pool_free_count(p), 0);
+    GREEN_ASSERT_ERRNO(green_pool_wait_available(p, 0), EAGAIN);
+    GREEN_ASSERT_ERRNO(green_pool_wait_available(p, NAN), EINVAL);
+    GREEN_ASSERT_ERRNO(green_pool_wait_available(NULL, 0), EINVAL);
+    double t0 = test_now();
+    ck_assert_int_eq(green_pool_wait_available(p, 5), 0);
+    ck_assert(test_now() - t0 < 0.15);
+    /* Not taken: the slot is still free for a spawn. */
+    ck_assert_uint_eq(green_pool_free_count(p), 1);
+    green_t *c = green_pool_spawn(p, tracked_sleep, P(0));
+    ck_assert_ptr_nonnull(c);
+    ck_assert_int_eq(green_pool_kill(p, 5), 0);
+    green_release(a);
+    green_release(b);
+    green_release(c);
+    green_pool_t *grp = green_pool_new(0);
+    ck_assert_uint_eq(green_pool_free_count(grp), SIZE_MAX);
+    ck_assert_int_eq(green_pool_wait_available(grp, 0), 0);
+    ck_assert_uint_eq(green_pool_free_count(NULL), 0);
+    green_pool_free(grp);
+    green_pool_free(p);
+}
+END_TEST
+
+struct avail {
+    green_pool_t *p;
+    int rc, err;
+};
+
+static void *wait_avail(void *arg)
+{
+    struct avail *a = arg;
+    errno = 0;
+    a->rc = green_pool_wait_available(a->p, -1);
+    a->err = errno;
+    return NULL;
+}
+
+START_TEST(pool_wait_available_yields_slots_to_spawners_first)
+{
+    green_pool_t *p = green_pool_new(1);
+    green_t *a = green_pool_spawn(p, tracked_sleep, P(10));
+    struct avail w = {p, 0, 0};
+    green_t *gw = green_spawn(wait_avail, &w);
+    green_yield();
+    /* The main greenlet parks as a spawner after the watcher: it still
+       gets the slot; the watcher sees a full pool again and waits. */
+    green_t *b = green_pool_spawn(p, tracked_sleep, P(30));
+    ck_assert_ptr_nonnull(b);
+    ck_assert(!green_done(gw));
+    ck_assert_int_eq(green_join(gw, 5), 0);
+    ck_assert_int_eq(w.rc, 0);
+    ck_assert(green_done(b));
+    green_release(a);
+    green_release(b);
+    green_release(gw);
+    green_pool_free(p);
+}
+END_TEST
+
+START_TEST(pool_free_while_waiting_available_is_ebadf)
+{
+    green_pool_t *p = green_pool_new(1);
+    green_event_t *e = green_event_new();
+    green_t *a = green_pool_spawn(p, wait_event, e);
+    struct avail w = {p, 0, 0};
+    green_t *gw = green_spawn(wait_avail, &w);
+    green_yield();
+    green_pool_free(p);
+    join_expect_failure(gw, &w.rc, &w.err, EBADF);
+    green_event_set(e);
+    green_join(a, 5);
+    green_release(a);
+    green_release(gw);
+    green_event_free(e);
+}
+END_TEST
+
+START_TEST(pool_add_tracks_existing_greenlets)
+{
+    green_pool_t *p = green_pool_new(1);
+    green_t *g = green_new(tracked_sleep, P(20), NULL);
+    ck_assert_int_eq(green_pool_add(p, g), 0);
+    ck_assert_int_eq(green_pool_add(p, g), 0); /* a member: no-op */
+    ck_assert_uint_eq(green_pool_running(p), 1);
+    ck_assert_int_eq(green_start(g), 0);
+    /* The pool holds its own reference. */
+    green_release(g);
+    double t0 = test_now();
+    green_t *h = green_spawn(tracked_sleep, P(10));
+    ck_assert_int_eq(green_pool_add(p, h), 0); /* waited for g */
+    ck_assert(test_now() - t0 >= 0.015);
+    ck_assert_int_eq(green_pool_join(p, 5), 0);
+    ck_assert_int_eq(trk.ended, 2);
+    ck_assert_uint_eq(green_pool_running(p), 0);
+    /* A done greenlet: its slot frees at once. */
+    ck_assert_int_eq(green_pool_add(p, h), 0);
+    ck_assert_int_eq(green_pool_join(p, 5), 0);
+    GREEN_ASSERT_ERRNO(green_pool_add(p, NULL), EINVAL);
+    GREEN_ASSERT_ERRNO(green_pool_add(NULL, h), EINVAL);
+    green_release(h);
+    green_pool_free(p);
+}
+END_TEST
+
+struct apply_ctx {
+    green_pool_t *p;
+    int inner_rc;
+    void *inner;
+};
+
+static void *applies_inside(void *arg)
+{
+    struct apply_ctx *c = arg;
+    /* A member of a full pool: runs inline instead of deadlocking. */
+    c->inner_rc = green_pool_apply(c->p, fail_odd, P(4), &c->inner);
+    return P(1);
+}
+
+START_TEST(pool_apply_runs_and_waits)
+{
+    green_pool_t *p = green_pool_new(1);
+    void *v = NULL;
+    ck_assert_int_eq(green_pool_apply(p, fail_odd, P(2), &v), 0);
+    ck_assert_int_eq(I(v), 20);
+    GREEN_ASSERT_ERRNO(green_pool_apply(p, fail_odd, P(3), &v), EIO);
+    ck_assert_ptr_null(v);
+    struct apply_ctx c = {p, -2, NULL};
+    ck_assert_int_eq(green_pool_apply(p, applies_inside, &c, NULL), 0);
+    ck_assert_int_eq(c.inner_rc, 0);
+    ck_assert_int_eq(I(c.inner), 40);
+    GREEN_ASSERT_ERRNO(green_pool_apply(p, NULL, NULL, NULL), EINVAL);
+    GREEN_ASSERT_ERRNO(green_pool_apply(NULL, fail_odd, NULL, NULL), EINVAL);
+    green_pool_free(p);
+}
+END_TEST
+
+struct applier {
+    green_pool_t *p;
+    int rc, err;
+};
+
+static void *apply_long(void *arg)
+{
+    struct applier *a = arg;
+    errno = 0;
+    a->rc = green_pool_apply(a->p, tracked_sleep, P(30), NULL);
+    a->err = errno;
+    return P(green_killed());
+}
+
+START_TEST(pool_apply_caller_killed_leaves_the_worker)
+{
+    green_pool_t *p = green_pool_new(1);
+    struct applier a = {p, 0, 0};
+    green_t *g = green_spawn(apply_long, &a);
+    green_yield();
+    ck_assert_int_eq(green_kill(g, 5), 0);
+    ck_assert_int_eq(a.rc, -1);
+    ck_assert_int_eq(a.err, ECANCELED);
+    ck_assert_int_eq(I(green_value(g)), 1); /* the caller was killed */
+    ck_assert_int_eq(green_pool_join(p, 5), 0);
+    ck_assert_int_eq(trk.ended, 1); /* the worker was not */
+    green_release(g);
+    green_pool_free(p);
+}
+END_TEST
+
+static int link_hits;
+
+static void count_link(green_t *g, void *arg)
+{
+    (void)g;
+    link_hits += I(arg);
+}
+
+START_TEST(unlink_removes_a_pending_link)
+{
+    link_hits = 0;
+    green_t *g = green_spawn(nothing, NULL);
+    ck_assert_int_eq(green_link(g, count_link, P(1)), 0);
+    ck_assert_int_eq(green_link(g, count_link, P(10)), 0);
+    ck_assert_int_eq(green_link(g, count_link, P(100)), 0);
+    ck_assert_int_eq(green_unlink(g, count_link, P(10)), 0);
+    ck_assert_int_eq(green_unlink(g, count_link, P(100)), 0);
+    GREEN_ASSERT_ERRNO(green_unlink(g, count_link, P(10)), ENOENT);
+    ck_assert_int_eq(green_link(g, count_link, P(1000)), 0);
+    GREEN_ASSERT_ERRNO(green_unlink(NULL, count_link, NULL), EINVAL);
+    GREEN_ASSERT_ERRNO(green_unlink(g, NULL, NULL), EINVAL);
+    ck_assert_int_eq(green_join(g, 5), 0);
+    green_sleep(0.01);
+    ck_assert_int_eq(link_hits, 1001);
+    GREEN_ASSERT_ERRNO(green_unlink(g, count_link, P(1)), ENOENT);
+    green_release(g);
+}
+END_TEST
+
+/******************************************************************************/
+/*  imap from a source: lazy input, maxsize, indexes, stop                    */
+/******************************************************************************/
+
+struct counter {
+    int calls;
+    int limit;   /* < 0: endless */
+};
+
+/* Produces 0, 1, 2, ... (limit of them, or forever). */
+static int count_source(void *ctx, void **arg)
+{
+    struct counter *c = ctx;
+    if (c->limit >= 0 && c->calls >= c->limit)
+        return 0;
+    *arg = P(c->calls++);
+    return 1;
+}
+
+START_TEST(imap_source_is_lazy_and_stops_without_killing)
+{
+    green_pool_t *p = green_pool_new(2);
+    struct counter c = {0, -1};
+    green_imap_t *it = green_pool_imap_source(p, tracked_sleep, count_source,
+                                              &c, 1, 0);
+    ck_assert_ptr_nonnull(it);
+    for (int i = 0; i < 5; i++) {
+        void *v;
+        size_t idx = 99;
+        int werr = -1;
+        ck_assert_int_eq(green_imap_next_ex(it, &v, &idx, &werr), 0);
+        ck_assert_uint_eq(idx, (size_t)i);
+        ck_assert_int_eq(werr, 0);
+        ck_assert_int_eq(I(v), i);
+    }
+    /* Lazy: never more than size + maxsize ahead of the reader. */
+    ck_assert_int_le(c.calls, 5 + 2 + 1);
+    ck_assert_int_eq(green_imap_stop(it), 0);
+    ck_assert_int_eq(green_imap_stop(it), 0);
+    int calls = c.calls, got = 0, werr;
+    void *v;
+    size_t idx;
+    while (green_imap_next_ex(it, &v, &idx, &werr) == 0) {
+        ck_assert_uint_eq(idx, (size_t)(5 + got));
+        ck_assert_int_eq(werr, 0); /* finished, not killed */
+        got++;
+    }
+    ck_assert_int_eq(errno, ENOENT);
+    ck_assert_int_eq(c.calls, calls);
+    ck_assert_int_eq(5 + got, calls);
+    ck_assert_int_eq(trk.killed, 0);
+    green_imap_free(it);
+    green_pool_free(p);
+}
+END_TEST
+
+START_TEST(imap_source_maxsize_bounds_unconsumed_results)
+{
+    green_pool_t *g = green_pool_new(0);
+    struct counter c = {0, -1};
+    green_imap_t *it = green_pool_imap_source(g, tracked_sleep, count_source,
+                                              &c, 3, GREEN_IMAP_UNORDERED);
+    ck_assert_ptr_nonnull(it);
+    ck_assert_int_eq(green_sleep(0.02), 0);
+    ck_assert_int_eq(c.calls, 3);
+    ck_assert_int_eq(trk.ended, 3);
+    void *v;
+    ck_assert_int_eq(green_imap_next(it, &v), 0);
+    ck_assert_int_eq(green_sleep(0.02), 0);
+    ck_assert_int_eq(c.calls, 4);
+    green_imap_free(it);
+    green_pool_free(g);
+}
+END_TEST
+
+START_TEST(imap_source_tells_failed_workers_from_the_caller)
+{
+    green_pool_t *p = green_pool_new(2);
+    struct counter c = {0, 4};
+    green_imap_t *it = green_pool_imap_source(p, fail_odd, count_source, &c,
+                                              0, 0);
+    int want_err[] = {0, EIO, 0, EIO};
+    for (int i = 0; i < 4; i++) {
+        void *v = P(-1);
+        size_t idx;
+        int werr;
+        ck_assert_int_eq(green_imap_next_ex(it, &v, &idx, &werr), 0);
+        ck_assert_uint_eq(idx, (size_t)i);
+        ck_assert_int_eq(werr, want_err[i]);
+        if (werr)
+            ck_assert_ptr_null(v);
+        else
+            ck_assert_int_eq(I(v), i * 10);
+    }
+    GREEN_ASSERT_ERRNO(green_imap_next_ex(it, NULL, NULL, NULL), ENOENT);
+    green_imap_free(it);
+    GREEN_ASSERT_ERRNO(green_pool_imap_source(p, fail_odd, NULL, NULL, 0, 0),
+                       EINVAL);
+    GREEN_ASSERT_ERRNO(green_pool_imap_source(p, fail_odd, count_source, &c,
+                                              0, 0x100),
+                       EINVAL);
+    GREEN_ASSERT_ERRNO(green_imap_stop(NULL), EINVAL);
+    GREEN_ASSERT_ERRNO(green_imap_next_ex(NULL, NULL, NULL, NULL), EINVAL);
+    green_pool_free(p);
+}
+END_TEST
+
+struct src_consumer {
+    green_imap_t *it;
+    int rc, err;
+};
+
+static void *sleep_20ms(void *arg)
+{
+    green_sleep(0.02);
+    return arg;
+}
+
+static void *consume_one(void *arg)
+{
+    struct src_consumer *c = arg;
+    int werr;
+    errno = 0;
+    c->rc = green_imap_next_ex(c->it, NULL, NULL, &werr);
+    c->err = errno;
+    return NULL;
+}
+
+START_TEST(imap_killed_consumer_is_an_error_of_the_call)
+{
+    green_pool_t *p = green_pool_new(1);
+    struct counter c = {0, 2};
+    green_imap_t *it = green_pool_imap_source(p, sleep_20ms, count_source,
+                                              &c, 0, 0);
+    /* The consumer is killed while the first worker sleeps. */
+    struct src_consumer k = {it, 0, 0};
+    green_t *g = green_spawn(consume_one, &k);
+    green_yield();
+    ck_assert_int_eq(green_kill(g, 5), 0);
+    ck_assert_int_eq(k.rc, -1);
+    ck_assert_int_eq(k.err, ECANCELED);
+    /* Nothing consumed: both results still come. */
+    void *v;
+    size_t idx;
+    ck_assert_int_eq(green_imap_next_ex(it, &v, &idx, NULL), 0);
+    ck_assert_uint_eq(idx, 0);
+    ck_assert_int_eq(green_imap_next_ex(it, &v, &idx, NULL), 0);
+    ck_assert_uint_eq(idx, 1);
+    green_release(g);
+    green_imap_free(it);
+    green_pool_free(p);
+}
+END_TEST
+
+/******************************************************************************/
 
 static Suite *pool_suite(void)
 {
@@ -847,6 +1208,21 @@ static Suite *pool_suite(void)
     tcase_add_test(tc, imap_consumers_share_results_in_fifo_order);
     tcase_add_test(tc, imap_free_wakes_waiting_consumers_with_ebadf);
     tcase_add_test(tc, imap_on_a_freed_pool_fails_the_unspawned_items);
+
+    GREEN_TCASE("gevent extras");
+    tcase_add_test(tc, pool_free_count_and_wait_available);
+    tcase_add_test(tc, pool_wait_available_yields_slots_to_spawners_first);
+    tcase_add_test(tc, pool_free_while_waiting_available_is_ebadf);
+    tcase_add_test(tc, pool_add_tracks_existing_greenlets);
+    tcase_add_test(tc, pool_apply_runs_and_waits);
+    tcase_add_test(tc, pool_apply_caller_killed_leaves_the_worker);
+    tcase_add_test(tc, unlink_removes_a_pending_link);
+
+    GREEN_TCASE("imap source");
+    tcase_add_test(tc, imap_source_is_lazy_and_stops_without_killing);
+    tcase_add_test(tc, imap_source_maxsize_bounds_unconsumed_results);
+    tcase_add_test(tc, imap_source_tells_failed_workers_from_the_caller);
+    tcase_add_test(tc, imap_killed_consumer_is_an_error_of_the_call);
 
     GREEN_TCASE("determinism");
     tcase_add_test(tc, pool_same_program_twice_gives_the_same_sequence);

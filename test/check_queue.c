@@ -679,6 +679,148 @@ START_TEST(queue_get_by_a_killed_greenlet_is_ecanceled)
 END_TEST
 
 /******************************************************************************/
+/*  LIFO, priority, peek, accessors                                           */
+/******************************************************************************/
+
+static void *put_one_item(void *q)
+{
+    green_queue_put(q, P(77), 5);
+    return NULL;
+}
+
+static int by_value(const void *a, const void *b)
+{
+    return (I(a) / 10 > I(b) / 10) - (I(a) / 10 < I(b) / 10);
+}
+
+START_TEST(lifo_queue_takes_the_newest)
+{
+    green_queue_t *q = green_queue_new_lifo(0);
+    for (int i = 0; i < 40; i++)
+        ck_assert_int_eq(green_queue_put(q, P(i), 0), 0);
+    void *v;
+    for (int i = 39; i >= 30; i--) {
+        ck_assert_int_eq(green_queue_get(q, &v, 0), 0);
+        ck_assert_int_eq(I(v), i);
+    }
+    ck_assert_int_eq(green_queue_put(q, P(100), 0), 0);
+    ck_assert_int_eq(green_queue_peek(q, &v, 0), 0);
+    ck_assert_int_eq(I(v), 100);
+    ck_assert_int_eq(green_queue_get(q, &v, 0), 0);
+    ck_assert_int_eq(I(v), 100);
+    ck_assert_int_eq(green_queue_get(q, &v, 0), 0);
+    ck_assert_int_eq(I(v), 29);
+    ck_assert_uint_eq(green_queue_unfinished(q), 41);
+    green_queue_free(q);
+}
+END_TEST
+
+START_TEST(priority_queue_orders_by_cmp_ties_fifo)
+{
+    GREEN_ASSERT_ERRNO(green_queue_new_priority(0, NULL), EINVAL);
+    green_queue_t *q = green_queue_new_priority(0, by_value);
+    /* Tens digit is the priority; units record put order. */
+    int in[] = {50, 11, 30, 12, 51, 10, 31, 13, 70, 14, 15, 16, 17, 18,
+                19, 52, 53, 54, 55, 56, 57, 58};
+    int n = (int)(sizeof in / sizeof in[0]);
+    for (int i = 0; i < n; i++)
+        ck_assert_int_eq(green_queue_put(q, P(in[i]), 0), 0);
+    int want[] = {11, 12, 10, 13, 14, 15, 16, 17, 18, 19, 30, 31, 50, 51,
+                  52, 53, 54, 55, 56, 57, 58, 70};
+    void *v;
+    ck_assert_int_eq(green_queue_peek(q, &v, 0), 0);
+    ck_assert_int_eq(I(v), 11);
+    for (int i = 0; i < n; i++) {
+        ck_assert_int_eq(green_queue_get(q, &v, 0), 0);
+        ck_assert_int_eq(I(v), want[i]);
+    }
+    ck_assert(green_queue_empty(q));
+    green_queue_free(q);
+}
+END_TEST
+
+static void *put_later(void *q)
+{
+    green_sleep(0.01);
+    green_queue_put(q, P(5), 0);
+    return NULL;
+}
+
+START_TEST(peek_waits_without_taking)
+{
+    green_queue_t *q = green_queue_new(1);
+    void *v = NULL;
+    GREEN_ASSERT_ERRNO(green_queue_peek(q, &v, 0), EAGAIN);
+    double t0 = test_now();
+    GREEN_ASSERT_ERRNO(green_queue_peek(q, &v, 0.02), ETIMEDOUT);
+    GREEN_ASSERT_TIME(test_now() - t0, 0.02);
+    GREEN_ASSERT_ERRNO(green_queue_peek(q, NULL, 0), EINVAL);
+    GREEN_ASSERT_ERRNO(green_queue_peek(NULL, &v, 0), EINVAL);
+    GREEN_ASSERT_ERRNO(green_queue_peek(q, &v, NAN), EINVAL);
+    /* A real getter parked too: the item goes to it, the peeker keeps
+       waiting and sees the next one. */
+    struct op g = {q, NULL, 1, 5, NULL, 0, 0};
+    green_t *gg = green_spawn(getter, &g);
+    green_t *gp = green_spawn(put_later, q);
+    green_yield();
+    ck_assert_int_eq(green_queue_peek(q, &v, 0.05), -1);
+    ck_assert_int_eq(green_join(gg, 5), 0);
+    ck_assert_int_eq(I(g.item), 5);
+    ck_assert_int_eq(green_queue_put(q, P(6), 0), 0);
+    ck_assert(green_queue_full(q));
+    ck_assert_int_eq(green_queue_peek(q, &v, 5), 0);
+    ck_assert_int_eq(I(v), 6);
+    ck_assert_uint_eq(green_queue_size(q), 1);
+    ck_assert_int_eq(green_queue_close(q), 0);
+    ck_assert_int_eq(green_queue_get(q, &v, 0), 0);
+    GREEN_ASSERT_ERRNO(green_queue_peek(q, &v, 5), EPIPE);
+    green_join(gp, 5);
+    green_release(gg);
+    green_release(gp);
+    green_queue_free(q);
+}
+END_TEST
+
+static void *peek_one(void *arg)
+{
+    struct op *o = arg;
+    errno = 0;
+    o->rc = green_queue_peek(o->q, &o->item, o->timeout);
+    o->err = errno;
+    return NULL;
+}
+
+START_TEST(peek_on_channels_and_freed_queues)
+{
+    green_queue_t *ch = green_channel_new();
+    struct op pk = {ch, NULL, 0, 5, NULL, 0, 0};
+    green_t *gk = green_spawn(peek_one, &pk);
+    green_t *gp = green_spawn(put_one_item, ch);
+    ck_assert_int_eq(green_join(gk, 5), 0);
+    ck_assert_int_eq(pk.rc, 0);
+    ck_assert_int_eq(I(pk.item), 77);
+    void *v;
+    ck_assert_int_eq(green_queue_get(ch, &v, 0), 0);
+    ck_assert_int_eq(I(v), 77);
+    ck_assert(green_queue_full(ch));
+    ck_assert(green_queue_empty(ch));
+    green_join(gp, 5);
+    green_release(gk);
+    green_release(gp);
+    /* Freed while peeking: EBADF. */
+    struct op pk2 = {ch, NULL, 0, 5, NULL, 0, 0};
+    gk = green_spawn(peek_one, &pk2);
+    green_yield();
+    green_queue_free(ch);
+    join_expect_failure(gk, &pk2.rc, &pk2.err, EBADF);
+    green_release(gk);
+    ck_assert(green_queue_empty(NULL));
+    ck_assert(!green_queue_full(NULL));
+    ck_assert_uint_eq(green_queue_unfinished(NULL), 0);
+}
+END_TEST
+
+/******************************************************************************/
 
 static Suite *queue_suite(void)
 {
@@ -712,6 +854,12 @@ static Suite *queue_suite(void)
     tcase_add_test(tc, queue_close_drains_then_fails_with_epipe);
     tcase_add_test(tc, queue_close_wakes_waiting_getters_and_putters);
     tcase_add_test(tc, channel_close_fails_waiting_putters);
+
+    GREEN_TCASE("kinds");
+    tcase_add_test(tc, lifo_queue_takes_the_newest);
+    tcase_add_test(tc, priority_queue_orders_by_cmp_ties_fifo);
+    tcase_add_test(tc, peek_waits_without_taking);
+    tcase_add_test(tc, peek_on_channels_and_freed_queues);
 
     GREEN_TCASE("joinable");
     tcase_add_test(tc, queue_join_waits_for_every_task_done);

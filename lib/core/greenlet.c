@@ -220,6 +220,10 @@ static void announce_done(struct green__hub *hub, struct green *g)
 void green__finish(struct green *g)
 {
     struct green__hub *hub = g->hub;
+    /* Still RUNNING on its own stack: destructors may block (a killed
+       greenlet's waits fail unless it disabled cancellation). */
+    if (g->locals)
+        green__locals_release(g);
     g->state = GREEN__DONE;
     if (g->killed && !g->err)
         g->err = ECANCELED;
@@ -354,6 +358,76 @@ int green_joinall(green_t *const *gs, size_t n, double timeout)
     return 0;
 }
 
+/* Greenlets of gs done (NULL skipped); *alive gets the non-NULL count. */
+static size_t count_done(green_t *const *gs, size_t n, size_t *alive)
+{
+    size_t done = 0;
+    *alive = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!gs[i])
+            continue;
+        (*alive)++;
+        done += gs[i]->state == GREEN__DONE;
+    }
+    return done;
+}
+
+/* One park on the joiners of every greenlet of gs not done yet (any one
+   finishing ends it).  0 or an errno. */
+static int join_round(green_t *const *gs, size_t n, double left)
+{
+    struct green__wait w;
+    int err = green__wait_begin(&w, left, "joining", 0);
+    if (err)
+        return err;
+    size_t pending = 0;
+    for (size_t i = 0; i < n; i++)
+        pending += gs[i] && gs[i]->state != GREEN__DONE;
+    struct green__clause local[16], *cs = local;
+    if (pending > 16 && !(cs = malloc(pending * sizeof *cs)))
+        return ENOMEM;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (gs[i] && gs[i]->state != GREEN__DONE)
+            green__waitq_add(&w, &gs[i]->joiners, &cs[k++], NULL);
+    err = green__wait_park(&w);
+    if (cs != local)
+        free(cs);
+    return err;
+}
+
+int green_joinall_count(green_t *const *gs, size_t n, size_t count,
+                        double timeout)
+{
+    if ((!gs && n) || timeout != timeout)
+        return green__fail(EINVAL);
+    struct green__hub *hub = green__hub_get();
+    if (!hub)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (gs[i] && gs[i]->hub != hub)
+            return green__fail(EXDEV);
+        if (gs[i] == hub->current && gs[i]->state != GREEN__DONE)
+            return green__fail(EDEADLK);
+    }
+    double deadline = timeout < 0 ? -1 : green__now() + timeout;
+    for (;;) {
+        size_t alive;
+        size_t done = count_done(gs, n, &alive);
+        size_t want = count && count < alive ? count : alive;
+        if (done >= want)
+            return (int)done;
+        double left = -1;
+        if (timeout == 0)
+            left = 0;
+        else if (timeout > 0 && (left = deadline - green__now()) <= 0)
+            return green__fail(ETIMEDOUT);
+        int err = join_round(gs, n, left);
+        if (err)
+            return green__fail(err);
+    }
+}
+
 /* Mark g cancelled and get it off whatever it waits on. */
 static int cancel(struct green__hub *hub, green_t *g)
 {
@@ -369,9 +443,11 @@ static int cancel(struct green__hub *hub, green_t *g)
         return 0;
     }
     /* Parked: its blocking call returns ECANCELED (unless that wait must
-       complete, like a lock re-acquire).  Runnable or the main greenlet:
+       complete, like a lock re-acquire, or g disabled cancellation: then
+       the kill waits for green_setcancelstate(ENABLE)).  Runnable or the main greenlet:
        the sticky flag fails its next blocking call. */
-    if (g->state == GREEN__WAITING && !(g->wait->flags & GREEN__WAIT_NOCANCEL))
+    if (g->state == GREEN__WAITING && green__cancelled(g) &&
+        !(g->wait->flags & GREEN__WAIT_NOCANCEL))
         green__wake(g, ECANCELED);
     return 0;
 }
@@ -411,6 +487,34 @@ int green_killall(green_t *const *gs, size_t n, double timeout)
 }
 
 /******************************************************************************/
+/*  Cancellation state                                                        */
+/******************************************************************************/
+
+int green_setcancelstate(int state, int *oldstate)
+{
+    if (state != GREEN_CANCEL_ENABLE && state != GREEN_CANCEL_DISABLE)
+        return green__fail(EINVAL);
+    struct green__hub *hub = green__hub_get();
+    if (!hub)
+        return -1;
+    if (green__in_hub(hub))
+        return green__fail(EPERM);
+    struct green *g = hub->current;
+    if (oldstate)
+        *oldstate = g->cancel_off ? GREEN_CANCEL_DISABLE : GREEN_CANCEL_ENABLE;
+    /* Re-enabling delivers nothing now: g is running, so the recorded
+       kill fails its next blocking call (green__wait_begin). */
+    g->cancel_off = state == GREEN_CANCEL_DISABLE;
+    return 0;
+}
+
+int green_killed(void)
+{
+    struct green__hub *hub = green__hub_peek();
+    return hub && !green__in_hub(hub) && hub->current->killed;
+}
+
+/******************************************************************************/
 /*  Links                                                                     */
 /******************************************************************************/
 
@@ -439,6 +543,29 @@ int green_link(green_t *g, void (*cb)(green_t *g, void *arg), void *arg)
         green__hub_kick(hub);
     }
     return 0;
+}
+
+int green_unlink(green_t *g, void (*cb)(green_t *g, void *arg), void *arg)
+{
+    struct green__hub *hub;
+    int err = check_target(&hub, g, 0);
+    if (!err && !cb)
+        err = EINVAL;
+    if (err)
+        return green__fail(err);
+    /* The oldest matching link that has not run (a running callback is
+       already off the list). */
+    for (struct green__link **pl = &g->links; *pl; pl = &(*pl)->next) {
+        struct green__link *l = *pl;
+        if (l->cb != cb || l->arg != arg)
+            continue;
+        *pl = l->next;
+        if (!*pl)
+            g->links_tail = pl;
+        free(l);
+        return 0;
+    }
+    return green__fail(ENOENT);
 }
 
 /******************************************************************************/

@@ -15,4 +15,10 @@ void green__run_links(struct green__hub *hub);
 /* Drop one reference; the last one frees the control block. */
 void green__unref(struct green *g);
 
+/* Greenlet-local storage (local.c): run the destructors of g's values
+   (pthread's rounds) and free them.  For the greenlet's end, and for
+   main and the hub greenlet when the hub goes away. */
+struct green__local;
+void green__locals_release(struct green *g);
+
 #endif

@@ -225,6 +225,17 @@ struct green__hub *green__hub_get(void)
 
 static void wait_undo(struct green__wait *w);
 
+/* Greenlet-local destructors at shutdown run on the thread's stack as if
+   in the hub, so a destructor that blocks fails with EDEADLK instead of
+   parking the teardown. */
+static void locals_release_in_hub(struct green__hub *hub, struct green *g)
+{
+    struct green *cur = hub->current;
+    hub->current = &hub->hubg;
+    green__locals_release(g);
+    hub->current = cur;
+}
+
 /* Drop a greenlet that will never run again (shutdown). */
 static void discard_greenlet(struct green__hub *hub, struct green *g)
 {
@@ -232,12 +243,15 @@ static void discard_greenlet(struct green__hub *hub, struct green *g)
        takes them off whatever source (event, lock, fd...) points at them. */
     if (g->wait)
         wait_undo(g->wait);
+    if (g->locals)
+        locals_release_in_hub(hub, g);
+    /* Before the stack goes: scoped timeouts may live on it. */
+    green__timeouts_detach(g, 1);
     green__list_remove(&g->node);
     green__list_remove(&g->all);
     green__deadline_clear(hub, g);
     green__stack_put(&hub->stacks, &g->stack);
     green__ctx_destroy(&g->ctx);
-    green__timeouts_detach(g, 1);
     g->state = GREEN__DONE;
     if (!g->err)
         g->err = ECANCELED;
@@ -270,6 +284,10 @@ static void hub_free(struct green__hub *hub)
         discard_greenlet(hub, g);
     }
     green__timeouts_detach(&hub->main, 0);
+    if (hub->main.locals)
+        locals_release_in_hub(hub, &hub->main);
+    if (hub->hubg.locals)
+        locals_release_in_hub(hub, &hub->hubg);
     /* Then the modules, newest first: no clause points into their state
        any more (the discarded greenlets' undos ran). */
     while (hub->mod_count > 0) {
@@ -632,7 +650,7 @@ int green__can_block(double timeout)
     if (green__in_hub(hub))
         return EDEADLK;
     struct green *g = hub->current;
-    if (g->killed)
+    if (green__cancelled(g))
         return ECANCELED;
     if (g->timeouts_expired)
         return ETIMEDOUT;
@@ -653,7 +671,7 @@ int green__wait_begin(struct green__wait *w, double timeout,
         return EDEADLK;
     struct green *g = hub->current;
     if (!(flags & GREEN__WAIT_NOCANCEL)) {
-        if (g->killed)
+        if (green__cancelled(g))
             return ECANCELED;
         if (g->timeouts_expired)
             return ETIMEDOUT;
@@ -682,6 +700,7 @@ void green__wait_add(struct green__wait *w, struct green__clause *c,
     c->data = data;
     c->err = 0;
     c->fired = 0;
+    c->notify = 0;
     w->first = c;
 }
 
@@ -822,14 +841,19 @@ int green__waitq_wait(struct green__waitq *q, struct green__clause *c,
 
 struct green__clause *green__waitq_wake_one(struct green__waitq *q, int err)
 {
-    struct green__list *n;
-    while ((n = green__list_pop(&q->head)) != NULL) {
+    struct green__list *n = q->head.next;
+    while (n != &q->head) {
+        struct green__list *next = n->next;
         struct green__clause *c =
             green__container_of(n, struct green__clause, node);
-        /* A clause whose wait already ended (a kill, its deadline) is
-           skipped: the wake-up goes to the next one. */
-        if (green__clause_fire(c, err))
-            return c;
+        if (!c->notify) {
+            green__list_remove(n);
+            /* A clause whose wait already ended (a kill, its deadline) is
+               skipped: the wake-up goes to the next one. */
+            if (green__clause_fire(c, err))
+                return c;
+        }
+        n = next;
     }
     return NULL;
 }
@@ -839,7 +863,43 @@ size_t green__waitq_wake_all(struct green__waitq *q, int err)
     size_t n = 0;
     while (green__waitq_wake_one(q, err))
         n++;
+    /* Watchers too: the object is set, closed or going away. */
+    struct green__list *it;
+    while ((it = green__list_pop(&q->head)) != NULL)
+        green__clause_fire(green__container_of(it, struct green__clause, node),
+                           err);
     return n;
+}
+
+void green__waitq_add_notify(struct green__wait *w, struct green__waitq *q,
+                             struct green__clause *c)
+{
+    green__waitq_add(w, q, c, NULL);
+    c->notify = 1;
+}
+
+void green__waitq_notify(struct green__waitq *q, int err)
+{
+    struct green__list *it;
+    green__list_foreach(it, &q->head) {
+        struct green__clause *c =
+            green__container_of(it, struct green__clause, node);
+        if (c->notify)
+            green__clause_fire(c, err);
+    }
+}
+
+int green__waitq_has_taker(const struct green__waitq *q)
+{
+    const struct green__list *it;
+    green__list_foreach(it, &q->head) {
+        const struct green__clause *c =
+            green__container_of(it, struct green__clause, node);
+        if (!c->notify && c->w && c->g->state == GREEN__WAITING &&
+            c->g->wait == c->w && !c->w->winner)
+            return 1;
+    }
+    return 0;
 }
 
 /******************************************************************************/
@@ -994,6 +1054,55 @@ int green_hub_stats(green_hub_stats_t *st)
     }
     st->switches = hub->switches;
     return 0;
+}
+
+/* green_run_timeout's limit: an unreferenced timer, so it does not keep
+   the loop alive by itself (a park deadline would: the run could only
+   end by timing out). */
+struct run_limit {
+    ev_timer timer;
+    struct green__hub *hub;
+    int fired;
+};
+
+static void run_limit_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)revents;
+    struct run_limit *rl = (struct run_limit *)t;
+    ev_ref(loop); /* libev stopped it: balance the unref of the start */
+    rl->fired = 1;
+    green__wake(&rl->hub->main, ETIMEDOUT);
+}
+
+int green_run_timeout(double timeout)
+{
+    if (timeout != timeout)
+        return green__fail(EINVAL);
+    if (timeout < 0)
+        return green_run();
+    struct green__hub *hub = green__hub_get();
+    if (!hub)
+        return -1;
+    if (hub->embedded || hub->current != &hub->main)
+        return green__fail(EDEADLK);
+    if (timeout == 0)
+        return hub->alive ? green__fail(EAGAIN) : 0;
+    struct green__wait w;
+    int err = green__wait_begin(&w, -1, "running the hub", 0);
+    if (err)
+        return green__fail(err);
+    struct run_limit rl = {.hub = hub, .fired = 0};
+    ev_timer_init(&rl.timer, run_limit_cb, timeout, 0);
+    ev_timer_start(hub->loop, &rl.timer);
+    ev_unref(hub->loop);
+    hub->main_in_run = 1;
+    err = green__wait_park(&w);
+    hub->main_in_run = 0;
+    if (!rl.fired) {
+        ev_ref(hub->loop);
+        ev_timer_stop(hub->loop, &rl.timer);
+    }
+    return err ? green__fail(err) : 0;
 }
 
 struct ev_loop *green_hub_loop(void)

@@ -44,6 +44,8 @@ struct green {
     int state;                  /* enum green__state */
     int refs;                   /* references (caller's + scheduler's) */
     int killed;                 /* sticky cancel: every park fails */
+    int cancel_off;             /* green_setcancelstate(DISABLE): a kill
+                                   is recorded, waits go on */
     int entered;                /* fn has started running */
     int scheduled;              /* green_start(_later) was called */
     int kind;                   /* enum green__kind */
@@ -73,6 +75,9 @@ struct green {
     double wait_since;          /* when the wait began: the loop's cached
                                    ev_now (no clock read per wait) */
     uint64_t run_seq;           /* when it became runnable (rounds) */
+    struct green__local *locals;/* green_setspecific values (local.c),
+                                   NULL until the first set */
+    unsigned nlocals;           /* entries of locals */
 };
 
 /* The module table.  A module (io, threadpool, signals, ...) describes
@@ -221,6 +226,12 @@ _Noreturn void green__exit_current(struct green__hub *hub);
 
 /* A process-wide unique greenlet id. */
 uint64_t green__next_id(void);
+
+/* 1 if a kill of g fails its waits now (killed, cancellation enabled). */
+static inline int green__cancelled(const struct green *g)
+{
+    return g->killed && !g->cancel_off;
+}
 
 /* Process-wide hooks run when a hub is created (diag: GREEN_MONITOR).
    Registered from a constructor; up to 4. */

@@ -21,6 +21,8 @@ struct green_timeout {
                                 frees it; NULL when nobody will */
     double deadline;         /* absolute, green__now clock */
     int expired;             /* fired: calls fail with ETIMEDOUT */
+    int scoped;              /* SCOPE_*: in a green_timeout_scope_t (never
+                                freed here), or 0 (malloc'd) */
 };
 
 green_timeout_t *green_timeout_start(double seconds)
@@ -41,6 +43,7 @@ green_timeout_t *green_timeout_start(double seconds)
     t->holder = NULL;
     t->deadline = seconds < 0 ? GREEN__FOREVER : green__now() + seconds;
     t->expired = 0;
+    t->scoped = 0;
     green__list_push(&t->owner->timeouts, &t->node);
     return t;
 }
@@ -105,15 +108,18 @@ void green__timeouts_fire(struct green *g, green_timeout_t *src)
 
 void green__timeouts_detach(struct green *g, int keep)
 {
-    struct green__list *it;
-    green__list_foreach(it, &g->timeouts) {
+    struct green__list *it, *next;
+    for (it = g->timeouts.next; it != &g->timeouts; it = next) {
+        next = it->next;
         green_timeout_t *t = green__container_of(it, green_timeout_t, node);
         t->owner = NULL;
-        t->holder = keep ? g : NULL;
+        /* A scoped one lives in the caller's storage (maybe on the stack
+           that is ending): never kept.  Not kept: unlinked, so a later
+           cancel or end does not touch g. */
+        t->holder = keep && !t->scoped ? g : NULL;
+        if (!t->holder)
+            green__list_remove(it);
     }
-    /* Not kept: unlink each one (a later cancel must not touch g). */
-    while (!keep && green__list_pop(&g->timeouts) != NULL)
-        continue;
     g->timeouts_expired = 0;
     g->deadline_src = NULL;
 }
@@ -123,4 +129,60 @@ void green__timeouts_free(struct green *g)
     struct green__list *it;
     while ((it = green__list_pop(&g->timeouts)) != NULL)
         free(green__container_of(it, green_timeout_t, node));
+}
+
+/******************************************************************************/
+/*  Scoped timeouts in caller storage                                         */
+/******************************************************************************/
+
+#define SCOPE_BEGUN 0x5c09e1
+#define SCOPE_ENDED 0x5c09e2
+
+GREEN_CT_ASSERT(sizeof(struct green_timeout) <= sizeof(green_timeout_scope_t));
+GREEN_CT_ASSERT(_Alignof(struct green_timeout) <=
+                _Alignof(green_timeout_scope_t));
+
+int green_timeout_begin(green_timeout_scope_t *s, double seconds)
+{
+    if (!s || seconds != seconds)
+        return green__fail(EINVAL);
+    int err = green__can_block(-1);
+    /* As green_timeout_start: an expired or killed greenlet may begin. */
+    if (err == ENOMEM || err == EDEADLK)
+        return green__fail(err);
+    struct green_timeout *t = (struct green_timeout *)s;
+    struct green__hub *hub = green__hub_peek();
+    t->owner = hub->current;
+    t->holder = NULL;
+    t->deadline = seconds < 0 ? GREEN__FOREVER : green__now() + seconds;
+    t->expired = 0;
+    t->scoped = SCOPE_BEGUN;
+    green__list_push(&t->owner->timeouts, &t->node);
+    return 0;
+}
+
+int green_timeout_scope_expired(const green_timeout_scope_t *s)
+{
+    const struct green_timeout *t = (const struct green_timeout *)s;
+    return t && (t->scoped == SCOPE_BEGUN || t->scoped == SCOPE_ENDED) &&
+           t->expired;
+}
+
+int green_timeout_end(green_timeout_scope_t *s)
+{
+    struct green_timeout *t = (struct green_timeout *)s;
+    if (!t || t->scoped != SCOPE_BEGUN)
+        return green__fail(EINVAL);
+    int expired = t->expired;
+    if (t->owner) {
+        struct green *g = t->owner;
+        if (t->expired)
+            g->timeouts_expired--;
+        if (g->deadline_src == t)
+            g->deadline_src = NULL;
+        green__list_remove(&t->node);
+    }
+    t->owner = NULL;
+    t->scoped = SCOPE_ENDED;
+    return expired;
 }

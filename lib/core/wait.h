@@ -57,6 +57,8 @@ struct green__clause {
     void *data;                  /* the source's payload (item, count) */
     int err;                     /* this clause's result once fired */
     unsigned fired;              /* 0, or the order in which it fired */
+    unsigned notify;             /* a readiness watcher (green_wait_any):
+                                    told about a token, never given one */
 };
 
 /* A greenlet's view of a source of wake-ups: a FIFO of clauses. */
@@ -137,11 +139,25 @@ void green__waitq_add(struct green__wait *w, struct green__waitq *q,
    with 0, else -1 with errno (the wake error, or a begin/park error). */
 int green__waitq_wait(struct green__waitq *q, struct green__clause *c,
                       double timeout, const char *what);
-/* Fire the oldest clause that still waits (unlinking it); clauses whose
-   wait already ended are dropped and skipped.  Returns it or NULL. */
+/* Like green__waitq_add, for a clause that only watches q: sources
+   hand their tokens (items, units, results) to ordinary clauses only,
+   and tell notify clauses with green__waitq_notify when a token stays
+   with the object.  Its undo leaves q. */
+void green__waitq_add_notify(struct green__wait *w, struct green__waitq *q,
+                             struct green__clause *c);
+/* Fire every notify clause of q with err (they stay linked until their
+   wait's undo).  A source calls it whenever a token became available and
+   no ordinary clause took it. */
+void green__waitq_notify(struct green__waitq *q, int err);
+/* 1 if q holds an ordinary (token-taking) clause. */
+int green__waitq_has_taker(const struct green__waitq *q);
+/* Fire the oldest ordinary clause that still waits (unlinking it);
+   clauses whose wait already ended are dropped and skipped, notify
+   clauses are passed over.  Returns it or NULL. */
 struct green__clause *green__waitq_wake_one(struct green__waitq *q,
                                             int err);
-/* Fire every clause with err; returns how many woke. */
+/* Fire every clause with err, notify clauses too (unlinking them all);
+   returns how many ordinary clauses woke. */
 size_t green__waitq_wake_all(struct green__waitq *q, int err);
 
 #endif

@@ -15,6 +15,13 @@
    signal that arrived, so all waiters wake.  A signal that arrives while
    nobody waits is not remembered: the process's own disposition applies.
 
+   Watches (green_signal_watch, green_signal_handler) keep the handler
+   installed for as long as they exist, so deliveries between two waits
+   are counted (exactly: the handler counts each one), never lost and
+   never given the default action; the hub's async callback adds them to
+   the watch, wakes its green_signal_next callers or spawns a handler
+   greenlet per delivery.
+
    One hub at a time may wait for a given signal (a process-wide table
    records which); a wait from another thread's hub is EBUSY.  SIGCHLD is
    EBUSY while an application created libev's default loop (which owns
@@ -23,6 +30,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,12 +48,27 @@ struct sigslot {
 static pthread_mutex_t sig_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct sigslot slots[_NSIG];
 
-/* Per hub: the wake-up from the handler and the waiting clauses. */
+/* Per hub: the wake-up from the handler, the waiting clauses and the
+   watches. */
 struct sigstate {
     ev_async async;
     struct ev_loop *loop;
     struct green__list waiters; /* struct sigwaiter, any signal */
-    size_t nwaiters;            /* async is referenced while > 0 */
+    struct green__list watches; /* struct green_sigwatch */
+    size_t users;               /* waits + watches: async referenced */
+};
+
+/* A watch of a signal set (or a handler for one signal). */
+struct green_sigwatch {
+    struct green__hub *hub;        /* owner; NULL once its hub is gone */
+    struct green__list node;       /* in the hub's sigstate.watches */
+    unsigned char watched[_NSIG];
+    unsigned counts[_NSIG];        /* deliveries not taken yet */
+    uint64_t first[_NSIG];         /* arrival order of the oldest one */
+    uint64_t seq;
+    green_fn fn;                   /* handler form: spawned per delivery */
+    void *arg;
+    struct green__waitq waiters;   /* green_signal_next */
 };
 
 /* One wait's clause on a signal: lives on the waiting greenlet's stack. */
@@ -59,7 +82,7 @@ static void sig_fork(struct green__hub *hub, void *state, int phase);
 static size_t sig_watchers(struct green__hub *hub, void *state)
 {
     (void)hub;
-    return ((struct sigstate *)state)->nwaiters > 0;
+    return ((struct sigstate *)state)->users > 0;
 }
 static struct green__module sig_module = {.name = "signal",
                                           .term = sig_term,
@@ -97,7 +120,24 @@ static void on_signal(int signum)
     errno = saved_errno;
 }
 
-/* The hub's side: fire every waiter whose signal arrived. */
+/* n deliveries of sig for a watch. */
+static void watch_deliver(struct green_sigwatch *sw, int sig, unsigned n)
+{
+    if (sw->fn) {
+        /* gevent.signal_handler: a greenlet per delivery (spawning from
+           a callback is allowed; ENOMEM drops one). */
+        while (n--)
+            green_release(green_spawn(sw->fn, sw->arg));
+        return;
+    }
+    if (sw->counts[sig] == 0)
+        sw->first[sig] = ++sw->seq;
+    sw->counts[sig] += n;
+    green__waitq_wake_one(&sw->waiters, 0);
+}
+
+/* The hub's side: fire every waiter whose signal arrived, and give the
+   watches their deliveries. */
 static void sig_async(struct ev_loop *loop, ev_async *w, int revents)
 {
     (void)loop;
@@ -105,10 +145,10 @@ static void sig_async(struct ev_loop *loop, ev_async *w, int revents)
     struct sigstate *st = w->data;
     /* Take the counts first: a signal arriving after this sends the
        async again, so it is never lost. */
-    unsigned char got[_NSIG] = {0};
+    unsigned got[_NSIG] = {0};
     for (int n = 1; n < _NSIG; n++)
         if (__atomic_load_n(&slots[n].owner, __ATOMIC_ACQUIRE) == st)
-            got[n] = atomic_exchange(&slots[n].arrived, 0) != 0;
+            got[n] = atomic_exchange(&slots[n].arrived, 0);
     struct green__list *it;
     green__list_foreach(it, &st->waiters) {
         struct sigwaiter *s = green__container_of(it, struct sigwaiter,
@@ -116,6 +156,27 @@ static void sig_async(struct ev_loop *loop, ev_async *w, int revents)
         if (got[s->signum])
             green__clause_fire(&s->c, 0);
     }
+    green__list_foreach(it, &st->watches) {
+        struct green_sigwatch *sw =
+            green__container_of(it, struct green_sigwatch, node);
+        for (int n = 1; n < _NSIG; n++)
+            if (got[n] && sw->watched[n])
+                watch_deliver(sw, n, got[n]);
+    }
+}
+
+/* A wait or a watch starts or ends: the async keeps the loop alive while
+   there is any. */
+static void users_add(struct sigstate *st)
+{
+    if (st->users++ == 0)
+        ev_ref(st->loop);
+}
+
+static void users_del(struct sigstate *st)
+{
+    if (--st->users == 0)
+        ev_unref(st->loop);
 }
 
 /* This hub's state, created on first use; NULL/ENOMEM. */
@@ -133,6 +194,7 @@ static struct sigstate *sig_state(struct green__hub *hub)
     }
     st->loop = hub->loop;
     green__list_init(&st->waiters);
+    green__list_init(&st->watches);
     ev_async_init(&st->async, sig_async);
     st->async.data = st;
     ev_async_start(hub->loop, &st->async);
@@ -140,11 +202,22 @@ static struct sigstate *sig_state(struct green__hub *hub)
     return st;
 }
 
+static void watch_stop_all(struct green_sigwatch *sw);
+
 static void sig_term(struct green__hub *hub, void *state)
 {
     struct sigstate *st = state;
-    /* The discarded greenlets' undos already ended every wait. */
-    ev_ref(hub->loop);
+    /* The discarded greenlets' undos already ended every wait; watches
+       are detached (green_signal_unwatch only frees them now). */
+    struct green__list *n;
+    while ((n = green__list_pop(&st->watches)) != NULL) {
+        struct green_sigwatch *sw =
+            green__container_of(n, struct green_sigwatch, node);
+        watch_stop_all(sw);
+        sw->hub = NULL;
+    }
+    if (st->users == 0)
+        ev_ref(hub->loop);
     ev_async_stop(hub->loop, &st->async);
     free(st);
 }
@@ -213,8 +286,7 @@ static void sig_undo(struct green__clause *c)
     struct sigwaiter *s = (struct sigwaiter *)c;
     struct sigstate *st = green__module_state(c->g->hub, &sig_module);
     green__list_remove(&c->node);
-    if (--st->nwaiters == 0)
-        ev_unref(st->loop);
+    users_del(st);
     watch_stop(s->signum);
 }
 
@@ -236,8 +308,143 @@ int green_signal_wait(int signum, double timeout)
     struct sigwaiter s = {.signum = signum};
     green__wait_add(&w, &s.c, sig_undo, NULL);
     green__list_push(&st->waiters, &s.c.node);
-    if (st->nwaiters++ == 0)
-        ev_ref(st->loop); /* a parked wait keeps the hub polling */
+    users_add(st); /* a parked wait keeps the hub polling */
     err = green__wait_park(&w);
     return err ? green__fail(err) : 0;
+}
+
+/******************************************************************************/
+/*  Signal sets (green_signal_watch) and handlers                             */
+/******************************************************************************/
+
+static void watch_stop_all(struct green_sigwatch *sw)
+{
+    for (int sig = 1; sig < _NSIG; sig++) {
+        if (sw->watched[sig]) {
+            watch_stop(sig);
+            sw->watched[sig] = 0;
+        }
+    }
+}
+
+/* Start a watch of set (or of signum alone with a handler). */
+static green_sigwatch_t *watch_new(const sigset_t *set, green_fn fn,
+                                   void *arg)
+{
+    int n = 0, bad = 0;
+    for (int sig = 1; sig < _NSIG; sig++) {
+        if (sigismember(set, sig) == 1) {
+            n++;
+            bad |= !signum_ok(sig);
+        }
+    }
+    if (!n || bad) {
+        errno = EINVAL;
+        return NULL;
+    }
+    struct green__hub *hub = green__hub_get();
+    if (!hub)
+        return NULL;
+    struct sigstate *st = sig_state(hub);
+    struct green_sigwatch *sw = st ? calloc(1, sizeof *sw) : NULL;
+    if (!sw) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    sw->hub = hub;
+    sw->fn = fn;
+    sw->arg = arg;
+    green__waitq_init(&sw->waiters);
+    for (int sig = 1; sig < _NSIG; sig++) {
+        if (sigismember(set, sig) != 1)
+            continue;
+        int err = watch_start(st, sig);
+        if (err) {
+            watch_stop_all(sw);
+            free(sw);
+            errno = err;
+            return NULL;
+        }
+        sw->watched[sig] = 1;
+    }
+    green__list_push(&st->watches, &sw->node);
+    users_add(st);
+    return sw;
+}
+
+green_sigwatch_t *green_signal_watch(const sigset_t *set)
+{
+    if (!set) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return watch_new(set, NULL, NULL);
+}
+
+green_sigwatch_t *green_signal_handler(int signum, green_fn fn, void *arg)
+{
+    if (!fn || !signum_ok(signum)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, signum);
+    return watch_new(&set, fn, arg);
+}
+
+/* Take the oldest pending signal: its number, or 0 if none. */
+static int take_pending(struct green_sigwatch *sw)
+{
+    int best = 0;
+    for (int sig = 1; sig < _NSIG; sig++)
+        if (sw->counts[sig] && (!best || sw->first[sig] < sw->first[best]))
+            best = sig;
+    if (best && --sw->counts[best])
+        sw->first[best] = ++sw->seq; /* the rest queue behind the others */
+    return best;
+}
+
+int green_signal_next(green_sigwatch_t *sw, double timeout)
+{
+    int err = green__owner_check(sw, sw ? sw->hub : NULL);
+    if (!err && (sw->fn || timeout != timeout))
+        err = EINVAL;
+    if (err)
+        return green__fail(err);
+    double deadline = timeout > 0 ? green__now() + timeout : timeout;
+    for (;;) {
+        int sig = take_pending(sw);
+        if (sig)
+            return sig;
+        double left = timeout;
+        if (timeout > 0 && (left = deadline - green__now()) <= 0)
+            return green__fail(ETIMEDOUT);
+        struct green__clause c = {.data = NULL};
+        if (green__waitq_wait(&sw->waiters, &c, left,
+                              "waiting for a signal") != 0)
+            return -1; /* EBADF: unwatched meanwhile */
+    }
+}
+
+unsigned green_signal_pending(const green_sigwatch_t *sw, int signum)
+{
+    if (!sw || signum <= 0 || signum >= _NSIG)
+        return 0;
+    return sw->counts[signum];
+}
+
+void green_signal_unwatch(green_sigwatch_t *sw)
+{
+    if (!sw)
+        return;
+    if (sw->hub && green__hub_peek() == sw->hub) {
+        green__waitq_wake_all(&sw->waiters, EBADF);
+        watch_stop_all(sw);
+        green__list_remove(&sw->node);
+        users_del(green__module_state(sw->hub, &sig_module));
+    } else if (sw->hub) {
+        return; /* another thread's: not ours to stop */
+    }
+    free(sw);
 }

@@ -38,6 +38,7 @@
 
 #include "core/hub.h"
 #include "proc.h"
+#include "sync/sync.h"
 
 #define POOL_DEFAULT_SIZE 10
 #define POOL_MAX_SIZE 1024
@@ -60,6 +61,11 @@ struct job {
        gone; NULL when there is nothing to free.  Hub thread. */
     void (*orphan)(void *arg, int finished);
     struct green__clause *clause; /* the caller's wait; NULL once orphaned */
+    /* green_threadpool_async: completed when collected (NULL: none, or
+       freed by its owner meanwhile), and the owner's done hook. */
+    int async;
+    green_result_t *res;
+    void (*done)(void *arg, void *value, int ran);
 };
 
 struct pool;
@@ -217,7 +223,30 @@ static void job_free(struct job *j)
     green__list_remove(&j->all);
     if (j->orphan)
         j->orphan(j->arg, j->state == JOB_FINISHED);
+    if (j->async) {
+        int ran = j->state == JOB_FINISHED;
+        if (j->res)
+            green__result_on_free(j->res, NULL, NULL);
+        if (j->done)
+            j->done(j->arg, ran ? j->result : NULL, ran);
+    }
     free(j);
+}
+
+/* An async job's result is complete: fn's value, or ECANCELED for a job
+   lost in green_fork; then the done hook, and the job is gone. */
+static void async_finish(struct job *j)
+{
+    green_result_t *r = j->res;
+    if (r) {
+        j->res = NULL;
+        green__result_on_free(r, NULL, NULL);
+        if (j->state == JOB_FINISHED)
+            green_result_set(r, j->result);
+        else
+            green_result_set_error(r, ECANCELED);
+    }
+    job_free(j);
 }
 
 /* Reference the async watcher exactly while jobs are outstanding. */
@@ -247,7 +276,9 @@ static void collect(struct pool *pool)
     while ((n = green__list_pop(&ready)) != NULL) {
         struct job *j = green__container_of(n, struct job, node);
         pool->outstanding--;
-        if (!j->clause)
+        if (j->async)
+            async_finish(j);
+        else if (!j->clause)
             job_free(j);
         else
             /* If the caller's wait already ended (killed, timed out) but
@@ -511,6 +542,51 @@ int green_threadpool_call(green_fn fn, void *arg, void **result)
         return green__fail(EINVAL);
     int err = run_job(fn, arg, result, NULL);
     return err ? green__fail(err) : 0;
+}
+
+/* green_result_free of an async job's result: complete nothing later. */
+static void async_forget(void *ctx)
+{
+    struct job *j = ctx;
+    j->res = NULL;
+}
+
+green_result_t *green_threadpool_async(green_fn fn, void *arg,
+                                       void (*done)(void *arg, void *value,
+                                                    int ran))
+{
+    if (!fn) {
+        errno = EINVAL;
+        return NULL;
+    }
+    struct green__hub *hub = green__hub_get();
+    if (!hub)
+        return NULL;
+    struct pool *pool = pool_get(hub);
+    struct job *j = pool ? calloc(1, sizeof *j) : NULL;
+    green_result_t *r = j ? green_result_new() : NULL;
+    if (!r) {
+        free(j);
+        errno = ENOMEM;
+        return NULL;
+    }
+    reap_exited(pool);
+    j->fn = fn;
+    j->arg = arg;
+    j->async = 1;
+    j->res = r;
+    j->state = JOB_QUEUED;
+    green__result_on_free(r, async_forget, j);
+    green__list_push(&pool->jobs, &j->all);
+    j->done = NULL; /* a failed submit must not call it: we report */
+    int err = submit(pool, j);
+    if (err) {
+        green_result_free(r);
+        errno = err;
+        return NULL;
+    }
+    j->done = done;
+    return r;
 }
 
 int green_threadpool_set_size(size_t n)

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 
 #include "core/hub.h"
+#include "sync.h"
 
 struct green_event {
     struct green__hub *hub;        /* owner thread's hub */
@@ -27,6 +28,8 @@ struct green_result {
     int err;                       /* the error given to set_error, or 0 */
     void *value;                   /* the value given to set */
     struct green__waitq waiters;   /* green_result_get, FIFO */
+    void (*on_free)(void *ctx);    /* green__result_on_free (sync.h) */
+    void *on_free_ctx;
 };
 
 /* A getter parked in green_result_get: the setter writes the outcome
@@ -147,6 +150,8 @@ static int result_complete(green_result_t *r, void *value, int err)
         rw->value = value;
         rw->err = err;
     }
+    /* green_wait_any watchers: the result stays for their get. */
+    green__waitq_notify(&r->waiters, 0);
     return 0;
 }
 
@@ -203,5 +208,50 @@ void green_result_free(green_result_t *r)
         return;
     if (green__hub_peek() == r->hub)
         green__waitq_wake_all(&r->waiters, EBADF);
+    if (r->on_free)
+        r->on_free(r->on_free_ctx); /* its producer forgets it */
     free(r);
+}
+
+/******************************************************************************/
+/*  green_wait_any hooks (sync.h)                                             */
+/******************************************************************************/
+
+struct green__hub *green__event_hub(const green_event_t *e)
+{
+    return e->hub;
+}
+
+struct green__hub *green__result_hub(const green_result_t *r)
+{
+    return r->hub;
+}
+
+int green__event_ready(const green_event_t *e)
+{
+    return e->set;
+}
+
+int green__result_ready(const green_result_t *r)
+{
+    return r->ready;
+}
+
+void green__event_watch(struct green__wait *w, green_event_t *e,
+                        struct green__clause *c)
+{
+    green__waitq_add_notify(w, &e->waiters, c);
+}
+
+void green__result_watch(struct green__wait *w, green_result_t *r,
+                         struct green__clause *c)
+{
+    green__waitq_add_notify(w, &r->waiters, c);
+}
+
+void green__result_on_free(green_result_t *r, void (*fn)(void *ctx),
+                           void *ctx)
+{
+    r->on_free = fn;
+    r->on_free_ctx = ctx;
 }

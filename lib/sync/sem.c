@@ -18,6 +18,7 @@
 #include <stdlib.h>
 
 #include "core/hub.h"
+#include "sync.h"
 
 struct green_sem {
     struct green__hub *hub;        /* owner thread's hub */
@@ -98,7 +99,24 @@ int green_sem_release(green_sem_t *s)
     if ((s->bound && s->count >= s->bound) || s->count == UINT_MAX)
         return green__fail(EOVERFLOW);
     s->count++;
+    green__waitq_notify(&s->waiters, 0); /* green_wait_any watchers */
     return 0;
+}
+
+struct green__hub *green__sem_hub(const green_sem_t *s)
+{
+    return s->hub;
+}
+
+int green__sem_ready(const green_sem_t *s)
+{
+    return s->count > 0;
+}
+
+void green__sem_watch(struct green__wait *w, green_sem_t *s,
+                      struct green__clause *c)
+{
+    green__waitq_add_notify(w, &s->waiters, c);
 }
 
 void green_sem_free(green_sem_t *s)
