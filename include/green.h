@@ -260,9 +260,11 @@ GREEN_EXPORT void green_timeout_cancel(green_timeout_t *t);
 /* The same deadline in caller storage, with no allocation (gevent's
    `with Timeout(seconds)`): green_timeout_begin(&s, 0.5) ... then
    green_timeout_end(&s) on every path out of the scope, by the greenlet
-   that began it.  s must stay valid until then (a local of that
-   greenlet's function is typical); a greenlet that ends inside the
-   scope forgets it.  Scopes nest with each other and with
+   that began it.  s must stay valid until then: end it before
+   returning from the function whose local it is (like
+   pthread_cleanup_pop); a greenlet that ends inside the scope through
+   green_exit or green_fail, or is discarded by green_shutdown, forgets
+   it.  Scopes nest with each other and with
    green_timeout_start.  begin errors: EINVAL (s NULL, NaN), ENOMEM,
    EDEADLK (in the hub).  end returns 1 if the timeout expired, 0 if
    not, -1/EINVAL if s is NULL or not begun (ended already).

@@ -227,7 +227,7 @@ static void *ends_inside_scope(void *arg)
     (void)arg;
     green_timeout_scope_t s;
     green_timeout_begin(&s, 0.01);
-    return NULL; /* never ended: forgotten with the greenlet */
+    green_exit(NULL); /* never ended: forgotten with the greenlet */
 }
 
 static void scope_in_hub(void *arg)

@@ -53,7 +53,7 @@ START_TEST(wait_any_reports_in_firing_order)
     ck_assert_int_eq(green_wait_any(objs, 3, 2, 5, ready), 2);
     ck_assert_uint_eq(ready[0], 2);
     ck_assert_uint_eq(ready[1], 0);
-    ck_assert(test_now() - t0 < 1);
+    ck_assert(test_now() - t0 < 0.5 + test_slack());
     /* Already ready: reported in array order, at once. */
     ck_assert_int_eq(green_wait_any(objs, 3, 0, 0, ready), 2);
     ck_assert_uint_eq(ready[0], 0);
@@ -451,7 +451,7 @@ START_TEST(joinall_count_returns_after_the_first_k)
     double t0 = test_now();
     ck_assert_int_eq(green_joinall_count(gs, 4, 1, 5), 1);
     ck_assert_int_eq(green_joinall_count(gs, 4, 2, 5), 2);
-    ck_assert(test_now() - t0 < 1);
+    ck_assert(test_now() - t0 < 0.5 + test_slack());
     GREEN_ASSERT_ERRNO(green_joinall_count(gs, 4, 3, 0.02), ETIMEDOUT);
     GREEN_ASSERT_ERRNO(green_joinall_count(gs, 4, 3, 0), EAGAIN);
     GREEN_ASSERT_ERRNO(green_joinall_count(NULL, 1, 1, 0), EINVAL);
@@ -535,7 +535,7 @@ START_TEST(threadpool_async_results_can_be_waited_on_together)
 {
     done_log.n = 0;
     done_ran_sum = 0;
-    int *args[3] = {ms(60), ms(5), ms(30)};
+    int *args[3] = {ms(240), ms(5), ms(120)};
     green_result_t *r[3];
     green_waitable_t objs[3];
     for (int i = 0; i < 3; i++) {
@@ -551,7 +551,7 @@ START_TEST(threadpool_async_results_can_be_waited_on_together)
     void *v;
     ck_assert_int_eq(green_result_get(r[1], 0, &v), 0);
     ck_assert_ptr_eq(v, args[1]); /* (freed by done already) */
-    int want[] = {5, 30, 60};
+    int want[] = {5, 120, 240};
     log_expect(&done_log, want, 3);
     ck_assert_int_eq(done_ran_sum, 3);
     for (int i = 0; i < 3; i++)
