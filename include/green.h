@@ -165,6 +165,12 @@ GREEN_EXPORT uint64_t green_id(const green_t *g);
 GREEN_EXPORT int green_link(green_t *g, void (*cb)(green_t *g, void *arg),
                             void *arg);
 
+/* Remove the oldest link of g with this cb and arg that has not run yet
+   (gevent's unlink).  Errors: EINVAL (NULL), EXDEV, ENOENT (no such
+   link pending: never added, or already run or running). */
+GREEN_EXPORT int green_unlink(green_t *g, void (*cb)(green_t *g, void *arg),
+                              void *arg);
+
 /* Cancellation state (pthread_setcancelstate, Trio's shield).  The rule:
    a kill always marks its target killed (green_killed() is 1 from then
    on, for good).  While the target's state is GREEN_CANCEL_ENABLE (the
@@ -219,12 +225,6 @@ GREEN_EXPORT int green_key_delete(green_key_t key);
 /* The calling greenlet's value for key, NULL if unset or not a key. */
 GREEN_EXPORT void *green_getspecific(green_key_t key);
 GREEN_EXPORT int green_setspecific(green_key_t key, const void *value);
-
-/* Remove the oldest link of g with this cb and arg that has not run yet
-   (gevent's unlink).  Errors: EINVAL (NULL), EXDEV, ENOENT (no such
-   link pending: never added, or already run or running). */
-GREEN_EXPORT int green_unlink(green_t *g, void (*cb)(green_t *g, void *arg),
-                              void *arg);
 
 /******************************************************************************/
 /*  Scheduling and time                                                       */
