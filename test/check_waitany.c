@@ -497,6 +497,85 @@ START_TEST(run_timeout_returns_while_greenlets_live)
 }
 END_TEST
 
+struct ctx_errs {
+    int run_rc, run_err, join_rc, join_err;
+};
+
+static void *wrong_context(void *arg)
+{
+    struct ctx_errs *c = arg;
+    green_t *self = green_current();
+    errno = 0;
+    c->run_rc = green_run_timeout(1);
+    c->run_err = errno;
+    errno = 0;
+    c->join_rc = green_joinall_count(&self, 1, 1, 1);
+    c->join_err = errno;
+    return NULL;
+}
+
+static void joinall_in_hub(void *arg)
+{
+    GREEN_ASSERT_ERRNO(green_joinall_count(arg, 1, 1, -1), EDEADLK);
+}
+
+static void *joinall_other_thread(void *arg)
+{
+    THREAD_EXPECT_ERRNO(green_joinall_count(arg, 1, 1, 0), EXDEV);
+    green_shutdown();
+    return NULL;
+}
+
+struct iw {
+    green_iwait_t *it;
+    int rc, err;
+};
+
+static void *iwait_g(void *arg)
+{
+    struct iw *w = arg;
+    size_t i;
+    errno = 0;
+    w->rc = green_iwait_next(w->it, &i);
+    w->err = errno;
+    return NULL;
+}
+
+START_TEST(joinall_count_run_timeout_and_iwait_error_contexts)
+{
+    struct ctx_errs c;
+    green_t *g = green_spawn(wrong_context, &c);
+    ck_assert_int_eq(green_join(g, 5), 0);
+    ck_assert_int_eq(c.run_rc, -1);
+    ck_assert_int_eq(c.run_err, EDEADLK);
+    ck_assert_int_eq(c.join_rc, -1);
+    ck_assert_int_eq(c.join_err, EDEADLK);
+    green_release(g);
+    double longs = 10;
+    green_t *s = green_spawn(sleep_arg, &longs);
+    run_in_hub(joinall_in_hub, &s);
+    run_in_thread(joinall_other_thread, &s);
+    /* A killed iterator consumer: ECANCELED, and the iterator goes on. */
+    green_event_t *e = green_event_new();
+    green_waitable_t objs[1] = {W_EV(e)};
+    struct iw w = {green_iwait_new(objs, 1, -1), 0, 0};
+    g = green_spawn(iwait_g, &w);
+    green_yield();
+    ck_assert_int_eq(green_kill(g, 5), 0);
+    ck_assert_int_eq(w.rc, -1);
+    ck_assert_int_eq(w.err, ECANCELED);
+    green_event_set(e);
+    size_t i = 9;
+    ck_assert_int_eq(green_iwait_next(w.it, &i), 0);
+    ck_assert_uint_eq(i, 0);
+    green_iwait_free(w.it);
+    green_event_free(e);
+    green_release(g);
+    green_kill(s, 5);
+    green_release(s);
+}
+END_TEST
+
 /******************************************************************************/
 /*  The threadpool's async form                                               */
 /******************************************************************************/
@@ -779,6 +858,7 @@ static Suite *waitany_suite(void)
     tcase_add_test(tc, joinall_count_returns_after_the_first_k);
     tcase_add_test(tc, joinall_count_many_greenlets);
     tcase_add_test(tc, run_timeout_returns_while_greenlets_live);
+    tcase_add_test(tc, joinall_count_run_timeout_and_iwait_error_contexts);
 
     GREEN_TCASE("threadpool_async");
     tcase_add_test(tc, threadpool_async_results_can_be_waited_on_together);
