@@ -174,6 +174,12 @@ GREEN_EXPORT uint64_t green_id(const green_t *g);
 GREEN_EXPORT int green_link(green_t *g, void (*cb)(green_t *g, void *arg),
                             void *arg);
 
+/* Remove the oldest link of g with this cb and arg that has not run yet
+   (gevent's unlink).  Errors: EINVAL (NULL), EXDEV, ENOENT (no such
+   link pending: never added, or already run or running). */
+GREEN_EXPORT int green_unlink(green_t *g, void (*cb)(green_t *g, void *arg),
+                              void *arg);
+
 /* Cancellation state (pthread_setcancelstate, Trio's shield).  The rule:
    a kill always marks its target killed (green_killed() is 1 from then
    on, for good).  While the target's state is GREEN_CANCEL_ENABLE (the
@@ -229,12 +235,6 @@ GREEN_EXPORT int green_key_delete(green_key_t key);
 GREEN_EXPORT void *green_getspecific(green_key_t key);
 GREEN_EXPORT int green_setspecific(green_key_t key, const void *value);
 
-/* Remove the oldest link of g with this cb and arg that has not run yet
-   (gevent's unlink).  Errors: EINVAL (NULL), EXDEV, ENOENT (no such
-   link pending: never added, or already run or running). */
-GREEN_EXPORT int green_unlink(green_t *g, void (*cb)(green_t *g, void *arg),
-                              void *arg);
-
 /******************************************************************************/
 /*  Scheduling and time                                                       */
 /******************************************************************************/
@@ -269,9 +269,11 @@ GREEN_EXPORT void green_timeout_cancel(green_timeout_t *t);
 /* The same deadline in caller storage, with no allocation (gevent's
    `with Timeout(seconds)`): green_timeout_begin(&s, 0.5) ... then
    green_timeout_end(&s) on every path out of the scope, by the greenlet
-   that began it.  s must stay valid until then (a local of that
-   greenlet's function is typical); a greenlet that ends inside the
-   scope forgets it.  Scopes nest with each other and with
+   that began it.  s must stay valid until then: end it before
+   returning from the function whose local it is (like
+   pthread_cleanup_pop); a greenlet that ends inside the scope through
+   green_exit or green_fail, or is discarded by green_shutdown, forgets
+   it.  Scopes nest with each other and with
    green_timeout_start.  begin errors: EINVAL (s NULL, NaN), ENOMEM,
    EDEADLK (in the hub).  end returns 1 if the timeout expired, 0 if
    not, -1/EINVAL if s is NULL or not begun (ended already).

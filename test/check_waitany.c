@@ -53,7 +53,7 @@ START_TEST(wait_any_reports_in_firing_order)
     ck_assert_int_eq(green_wait_any(objs, 3, 2, 5, ready), 2);
     ck_assert_uint_eq(ready[0], 2);
     ck_assert_uint_eq(ready[1], 0);
-    ck_assert(test_now() - t0 < 1);
+    ck_assert(test_now() - t0 < 0.5 + test_slack());
     /* Already ready: reported in array order, at once. */
     ck_assert_int_eq(green_wait_any(objs, 3, 0, 0, ready), 2);
     ck_assert_uint_eq(ready[0], 0);
@@ -451,7 +451,7 @@ START_TEST(joinall_count_returns_after_the_first_k)
     double t0 = test_now();
     ck_assert_int_eq(green_joinall_count(gs, 4, 1, 5), 1);
     ck_assert_int_eq(green_joinall_count(gs, 4, 2, 5), 2);
-    ck_assert(test_now() - t0 < 1);
+    ck_assert(test_now() - t0 < 0.5 + test_slack());
     GREEN_ASSERT_ERRNO(green_joinall_count(gs, 4, 3, 0.02), ETIMEDOUT);
     GREEN_ASSERT_ERRNO(green_joinall_count(gs, 4, 3, 0), EAGAIN);
     GREEN_ASSERT_ERRNO(green_joinall_count(NULL, 1, 1, 0), EINVAL);
@@ -497,6 +497,85 @@ START_TEST(run_timeout_returns_while_greenlets_live)
 }
 END_TEST
 
+struct ctx_errs {
+    int run_rc, run_err, join_rc, join_err;
+};
+
+static void *wrong_context(void *arg)
+{
+    struct ctx_errs *c = arg;
+    green_t *self = green_current();
+    errno = 0;
+    c->run_rc = green_run_timeout(1);
+    c->run_err = errno;
+    errno = 0;
+    c->join_rc = green_joinall_count(&self, 1, 1, 1);
+    c->join_err = errno;
+    return NULL;
+}
+
+static void joinall_in_hub(void *arg)
+{
+    GREEN_ASSERT_ERRNO(green_joinall_count(arg, 1, 1, -1), EDEADLK);
+}
+
+static void *joinall_other_thread(void *arg)
+{
+    THREAD_EXPECT_ERRNO(green_joinall_count(arg, 1, 1, 0), EXDEV);
+    green_shutdown();
+    return NULL;
+}
+
+struct iw {
+    green_iwait_t *it;
+    int rc, err;
+};
+
+static void *iwait_g(void *arg)
+{
+    struct iw *w = arg;
+    size_t i;
+    errno = 0;
+    w->rc = green_iwait_next(w->it, &i);
+    w->err = errno;
+    return NULL;
+}
+
+START_TEST(joinall_count_run_timeout_and_iwait_error_contexts)
+{
+    struct ctx_errs c;
+    green_t *g = green_spawn(wrong_context, &c);
+    ck_assert_int_eq(green_join(g, 5), 0);
+    ck_assert_int_eq(c.run_rc, -1);
+    ck_assert_int_eq(c.run_err, EDEADLK);
+    ck_assert_int_eq(c.join_rc, -1);
+    ck_assert_int_eq(c.join_err, EDEADLK);
+    green_release(g);
+    double longs = 10;
+    green_t *s = green_spawn(sleep_arg, &longs);
+    run_in_hub(joinall_in_hub, &s);
+    run_in_thread(joinall_other_thread, &s);
+    /* A killed iterator consumer: ECANCELED, and the iterator goes on. */
+    green_event_t *e = green_event_new();
+    green_waitable_t objs[1] = {W_EV(e)};
+    struct iw w = {green_iwait_new(objs, 1, -1), 0, 0};
+    g = green_spawn(iwait_g, &w);
+    green_yield();
+    ck_assert_int_eq(green_kill(g, 5), 0);
+    ck_assert_int_eq(w.rc, -1);
+    ck_assert_int_eq(w.err, ECANCELED);
+    green_event_set(e);
+    size_t i = 9;
+    ck_assert_int_eq(green_iwait_next(w.it, &i), 0);
+    ck_assert_uint_eq(i, 0);
+    green_iwait_free(w.it);
+    green_event_free(e);
+    green_release(g);
+    green_kill(s, 5);
+    green_release(s);
+}
+END_TEST
+
 /******************************************************************************/
 /*  The threadpool's async form                                               */
 /******************************************************************************/
@@ -535,7 +614,7 @@ START_TEST(threadpool_async_results_can_be_waited_on_together)
 {
     done_log.n = 0;
     done_ran_sum = 0;
-    int *args[3] = {ms(60), ms(5), ms(30)};
+    int *args[3] = {ms(240), ms(5), ms(120)};
     green_result_t *r[3];
     green_waitable_t objs[3];
     for (int i = 0; i < 3; i++) {
@@ -551,7 +630,7 @@ START_TEST(threadpool_async_results_can_be_waited_on_together)
     void *v;
     ck_assert_int_eq(green_result_get(r[1], 0, &v), 0);
     ck_assert_ptr_eq(v, args[1]); /* (freed by done already) */
-    int want[] = {5, 30, 60};
+    int want[] = {5, 120, 240};
     log_expect(&done_log, want, 3);
     ck_assert_int_eq(done_ran_sum, 3);
     for (int i = 0; i < 3; i++)
@@ -779,6 +858,7 @@ static Suite *waitany_suite(void)
     tcase_add_test(tc, joinall_count_returns_after_the_first_k);
     tcase_add_test(tc, joinall_count_many_greenlets);
     tcase_add_test(tc, run_timeout_returns_while_greenlets_live);
+    tcase_add_test(tc, joinall_count_run_timeout_and_iwait_error_contexts);
 
     GREEN_TCASE("threadpool_async");
     tcase_add_test(tc, threadpool_async_results_can_be_waited_on_together);

@@ -1092,6 +1092,7 @@ int green_run_timeout(double timeout)
     if (err)
         return green__fail(err);
     struct run_limit rl = {.hub = hub, .fired = 0};
+    ev_now_update(hub->loop); /* the timer counts from the loop's now */
     ev_timer_init(&rl.timer, run_limit_cb, timeout, 0);
     ev_timer_start(hub->loop, &rl.timer);
     ev_unref(hub->loop);
