@@ -994,7 +994,8 @@ GREEN_EXPORT int green_dump_on_signal(int signum);
    signal stack.  Caveats: the handler is installed only if SIGURG has
    the default or ignore disposition (else no backtrace); once installed
    it stays; a blocking syscall in the hub thread (nanosleep, poll, ...)
-   may return early with EINTR, as with any signal; function names need
+   may return early with EINTR, as with any signal; green_signal_wait
+   (SIGURG) while a monitor runs sees its requests; function names need
    symbols in the dynamic table (link with -rdynamic) or an external
    symbolizer (addr2line, gdb) on the addresses.
 
