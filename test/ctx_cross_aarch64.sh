@@ -13,5 +13,6 @@ aarch64-linux-gnu-gcc -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror \
     -Wstrict-prototypes -Wmissing-prototypes -static \
     -I"$out" -I"$src/lib/core" \
     "$src/test/ctx_selftest.c" "$src/lib/core/context_asm.c" \
+    "$src/lib/core/context.c" \
     "$src/lib/core/context_aarch64.S" -lm -o "$out/ctx_selftest"
 qemu-aarch64-static "$out/ctx_selftest"

@@ -84,15 +84,3 @@ _Noreturn void green__ctx_switch_final(struct green__ctx *from,
     green__asm_switch(&from->sp, to->sp);
     abort(); /* never resumed */
 }
-
-void green__ctx_entered(struct green__ctx *self)
-{
-    (void)self;
-    green__san_after_switch(NULL);
-}
-
-void green__ctx_destroy(struct green__ctx *ctx)
-{
-    green__san_destroy(ctx);
-}
-

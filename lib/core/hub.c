@@ -640,30 +640,12 @@ static void heap_fire(struct ev_loop *loop, ev_timer *w, int revents)
 /*  The wait primitive (wait.h)                                               */
 /******************************************************************************/
 
-int green__can_block(double timeout)
+/* The checks after the argument ones, in the contract's order: a hub
+   (ENOMEM), a context that can block (EDEADLK), then unless
+   GREEN__WAIT_NOCANCEL a kill (ECANCELED) and an expired green_timeout
+   (ETIMEDOUT).  0 with *gp = the current greenlet, or the errno. */
+static int context_check(int flags, struct green **gp)
 {
-    if (timeout != timeout)
-        return EINVAL;
-    struct green__hub *hub = green__hub_get();
-    if (!hub)
-        return ENOMEM;
-    if (green__in_hub(hub))
-        return EDEADLK;
-    struct green *g = hub->current;
-    if (green__cancelled(g))
-        return ECANCELED;
-    if (g->timeouts_expired)
-        return ETIMEDOUT;
-    return 0;
-}
-
-int green__wait_begin(struct green__wait *w, double timeout,
-                      const char *what, int flags)
-{
-    if (timeout != timeout)
-        return EINVAL;
-    if (timeout == 0)
-        return EAGAIN;
     struct green__hub *hub = green__hub_get();
     if (!hub)
         return ENOMEM;
@@ -676,6 +658,27 @@ int green__wait_begin(struct green__wait *w, double timeout,
         if (g->timeouts_expired)
             return ETIMEDOUT;
     }
+    *gp = g;
+    return 0;
+}
+
+int green__can_block(double timeout)
+{
+    struct green *g;
+    return timeout != timeout ? EINVAL : context_check(0, &g);
+}
+
+int green__wait_begin(struct green__wait *w, double timeout,
+                      const char *what, int flags)
+{
+    if (timeout != timeout)
+        return EINVAL;
+    if (timeout == 0)
+        return EAGAIN;
+    struct green *g;
+    int err = context_check(flags, &g);
+    if (err)
+        return err;
     w->g = g;
     w->first = NULL;
     w->winner = NULL;
