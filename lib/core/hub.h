@@ -231,6 +231,8 @@ uint64_t green__next_id(void);
    main and the hub greenlet when the hub goes away. */
 struct green__local;
 void green__locals_release(struct green *g);
+/* The calling thread's hub is being freed: forget local.c's cache. */
+void green__locals_hub_gone(void);
 
 /* 1 if a kill of g fails its waits now (killed, cancellation enabled). */
 static inline int green__cancelled(const struct green *g)
