@@ -200,6 +200,17 @@ START_TEST(callbacks_have_their_own_value)
     ck_assert_ptr_eq(green_getspecific(key), P(1));
     green_shutdown();
     ck_assert_int_eq(dlog.n, 2);
+    /* No hub: NULL; a new hub starts empty (nothing read from the old,
+       freed one). */
+    ck_assert_ptr_null(green_getspecific(key));
+    green_t *g = green_spawn(test_noop, NULL);
+    ck_assert_ptr_null(green_getspecific(key));
+    ck_assert_int_eq(green_setspecific(key, P(3)), 0);
+    ck_assert_ptr_eq(green_getspecific(key), P(3));
+    green_join(g, 5);
+    green_release(g);
+    green_shutdown();
+    ck_assert_int_eq(dlog.n, 3);
     ck_assert_int_eq(green_key_delete(key), 0);
 }
 END_TEST

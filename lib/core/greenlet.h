@@ -20,5 +20,7 @@ void green__unref(struct green *g);
    main and the hub greenlet when the hub goes away. */
 struct green__local;
 void green__locals_release(struct green *g);
+/* The calling thread's hub is being freed: forget local.c's cache. */
+void green__locals_hub_gone(void);
 
 #endif

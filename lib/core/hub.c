@@ -314,6 +314,7 @@ static void hub_free(struct green__hub *hub)
     if (hub->segv_ready)
         green__segv_thread_term();
     tls_hub = NULL;
+    green__locals_hub_gone();
     pthread_setspecific(hub_key, NULL);
     free(hub);
 }

@@ -73,11 +73,27 @@ int green_key_delete(green_key_t key)
     return ok ? 0 : green__fail(EINVAL);
 }
 
+/* This thread's hub, cached in initial-exec TLS (one fs-relative load;
+   the hub's own TLS variable is general-dynamic, a __tls_get_addr call
+   in a shared library).  Set on first use, cleared by the hub's
+   teardown (green__locals_hub_gone), so it never outlives the hub. */
+static __thread struct green__hub *cached_hub
+    __attribute__((tls_model("initial-exec")));
+
+void green__locals_hub_gone(void)
+{
+    cached_hub = NULL;
+}
+
 void *green_getspecific(green_key_t key)
 {
-    struct green__hub *hub = green__hub_peek();
-    if (GREEN_UNLIKELY(!hub))
-        return NULL;
+    struct green__hub *hub = cached_hub;
+    if (GREEN_UNLIKELY(!hub)) {
+        hub = green__hub_peek();
+        if (!hub)
+            return NULL;
+        cached_hub = hub;
+    }
     const struct green *g = hub->current;
     unsigned i = key & SLOT_MASK;
     if (i < g->nlocals && g->locals[i].key == key)
