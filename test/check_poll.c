@@ -82,7 +82,8 @@ START_TEST(poll_waits_cooperatively_until_ready)
     GREEN_ASSERT_TIME(test_now() - t0, 0.05);
     ck_assert_int_eq(pfd[0].revents, 0);
     ck_assert_int_eq(pfd[1].revents, POLLIN);
-    ck_assert_int_eq(ticks, 5); /* others ran while we polled */
+    /* Others ran while we polled (all 5 ticks on an idle machine). */
+    ck_assert_int_ge(ticks, 2);
     green_joinall(g, 2, -1);
     green_release(g[0]);
     green_release(g[1]);
