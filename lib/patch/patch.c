@@ -116,7 +116,8 @@ int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *ts,
     X(getaddrinfo) X(sleep) X(usleep) X(nanosleep)           \
     X(clock_nanosleep) X(socket) X(socketpair) X(pipe) X(pipe2) X(dup)     \
     X(dup2) X(dup3) X(fclose) X(__read_chk) X(__recv_chk)                  \
-    X(__recvfrom_chk) X(__poll) X(__poll_chk) X(__ppoll_chk)
+    X(__recvfrom_chk) X(__poll) X(__poll_chk) X(__ppoll_chk) X(fdopen)      \
+    X(popen) X(pclose)
 
 static struct {
 #define X(name) __typeof__(name) *name;
@@ -528,12 +529,17 @@ static ssize_t try_write(int fd, void *arg, size_t done)
     return real.write(fd, (const char *)a->buf + done, a->n - done);
 }
 
-PATCH_EXPORT ssize_t write(int fd, const void *buf, size_t n)
+static ssize_t p_write(int fd, const void *buf, size_t n)
 {
     if (n == 0 || !blocking_fd(fd))
         return REAL(write)(fd, buf, n);
     struct args a = {.buf = (void *)buf, .n = n};
     return run(fd, GREEN__IO_WRITE, try_write, &a, n, 1);
+}
+
+PATCH_EXPORT ssize_t write(int fd, const void *buf, size_t n)
+{
+    return p_write(fd, buf, n);
 }
 
 static ssize_t try_sendto(int fd, void *arg, size_t done)
@@ -887,14 +893,118 @@ PATCH_EXPORT int close(int fd)
     return REAL(close)(fd);
 }
 
+/* glibc's fclose closes the fd with its internal close: forget it here.
+   (A cookie stream's fileno is -1; its close function comes back
+   through close above.) */
 PATCH_EXPORT int fclose(FILE *f)
 {
-    if (is_active() && f) {
+    real_ensure();
+    if (ops && f) {
         int fd = fileno(f);
         if (fd >= 0)
             ops->fd_forget(fd);
     }
     return REAL(fclose)(f);
+}
+
+/******************************************************************************/
+/*  stdio on sockets and pipes                                                */
+/******************************************************************************/
+
+/* glibc's stdio reads and writes with its internal read/write, which
+   nobody can interpose: on a fd with O_NONBLOCK underneath, fgets fails
+   with EAGAIN and fwrite drops what did not fit.  So:
+   - fdopen of a socket or pipe while patching is on returns an
+     fopencookie stream whose I/O goes through the interposed calls
+     (cooperative in a greenlet, blocking elsewhere; a write finishes
+     everything).  Its fileno() is -1, as for any cookie stream.
+   - a FILE we do not control (popen's, an fdopen before patching) keeps
+     its fd blocking: the fd is passed through until it is closed. */
+
+struct cookie {
+    int fd;
+};
+
+static ssize_t cookie_read(void *c, char *buf, size_t n)
+{
+    return p_read(((struct cookie *)c)->fd, buf, n);
+}
+
+/* stdio wants everything written, or 0 for an error. */
+static ssize_t cookie_write(void *c, const char *buf, size_t n)
+{
+    int fd = ((struct cookie *)c)->fd;
+    size_t done = 0;
+    while (done < n) {
+        ssize_t r = p_write(fd, buf + done, n - done);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        done += (size_t)r;
+    }
+    return (ssize_t)done;
+}
+
+static int cookie_seek(void *c, off64_t *pos, int whence)
+{
+    off64_t r = lseek64(((struct cookie *)c)->fd, *pos, whence);
+    if (r < 0)
+        return -1;
+    *pos = r;
+    return 0;
+}
+
+static int cookie_close(void *c)
+{
+    int fd = ((struct cookie *)c)->fd;
+    free(c);
+    return close(fd);
+}
+
+/* A socket, or a pipe/FIFO above fd 2: the fds the patch manages. */
+static int stream_fd(int fd)
+{
+    struct stat sb;
+    return fstat(fd, &sb) == 0 &&
+           (S_ISSOCK(sb.st_mode) || (S_ISFIFO(sb.st_mode) && fd > 2));
+}
+
+PATCH_EXPORT FILE *fdopen(int fd, const char *mode)
+{
+    real_ensure();
+    if (!is_active() || !mode || !stream_fd(fd)) {
+        FILE *f = REAL(fdopen)(fd, mode);
+        if (f && ops && stream_fd(fd))
+            ops->fd_pass(fd); /* before patching: keep it blocking */
+        return f;
+    }
+    struct cookie *c = malloc(sizeof *c);
+    if (!c)
+        return NULL;
+    c->fd = fd;
+    cookie_io_functions_t io = {cookie_read, cookie_write, cookie_seek,
+                                cookie_close};
+    FILE *f = fopencookie(c, mode, io);
+    if (!f)
+        free(c);
+    return f;
+}
+
+PATCH_EXPORT FILE *popen(const char *cmd, const char *type)
+{
+    FILE *f = REAL(popen)(cmd, type);
+    if (f && ops)
+        ops->fd_pass(fileno(f)); /* pclose needs libc's own FILE */
+    return f;
+}
+
+PATCH_EXPORT int pclose(FILE *f)
+{
+    real_ensure();
+    if (ops && f && fileno(f) >= 0)
+        ops->fd_forget(fileno(f));
+    return REAL(pclose)(f);
 }
 
 /* The entry of fd if we manage it, for the calls that read or change
