@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/ioctl.h>
 #include <sys/select.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -1390,6 +1391,58 @@ START_TEST(test_foreign_streams_keep_a_blocking_fd)
 }
 END_TEST
 
+struct sf_drain {
+    int fd;
+    size_t got;
+};
+
+static void *sf_drain_slowly(void *arg)
+{
+    struct sf_drain *d = arg;
+    static char buf[16384];
+    ssize_t n;
+    while ((n = read(d->fd, buf, sizeof buf)) > 0) {
+        d->got += (size_t)n;
+        if (d->got % (256 << 10) < sizeof buf)
+            usleep(1000);
+    }
+    return NULL;
+}
+
+/* sendfile from a greenlet to a socket the caller left blocking: all
+   of it arrives, and other greenlets run while it waits. */
+START_TEST(test_sendfile_cooperates)
+{
+    patch_on();
+    alarm(20);
+    char path[] = "/tmp/green_psendfile_XXXXXX";
+    int file = mkstemp(path);
+    ck_assert_int_ge(file, 0);
+    unlink(path);
+    enum { SIZE = 2 << 20 };
+    static char chunk[65536];
+    memset(chunk, 'z', sizeof chunk);
+    for (int i = 0; i < SIZE / (int)sizeof chunk; i++)
+        ck_assert_int_eq(write(file, chunk, sizeof chunk), sizeof chunk);
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    struct sf_drain d = {sv[1], 0};
+    green_t *g = green_spawn(sf_drain_slowly, &d);
+    green_t *t = start_ticker();
+    off_t off = 0;
+    ck_assert_int_eq(sendfile(sv[0], file, &off, SIZE), SIZE);
+    ck_assert_int_eq(off, SIZE);
+    ck_assert_int_gt(ticks, 0);
+    close(sv[0]);
+    join_release(g);
+    stop_ticker(t);
+    ck_assert_uint_eq(d.got, SIZE);
+    close(sv[1]);
+    close(file);
+    alarm(0);
+}
+END_TEST
+
 static Suite *patch_suite(void)
 {
     Suite *s = suite_create("patch");
@@ -1429,7 +1482,7 @@ static Suite *patch_suite(void)
         {"poll-dns", {test_poll_and_select_cooperate, test_getaddrinfo_works}},
         {"stdio",
          {test_stdio_on_a_socket_waits_and_loses_nothing,
-          test_foreign_streams_keep_a_blocking_fd}},
+          test_foreign_streams_keep_a_blocking_fd, test_sendfile_cooperates}},
         {"signals",
          {test_thread_read_is_interrupted_like_libc,
           test_pause_forms_of_poll_and_select_wait_for_a_signal}},

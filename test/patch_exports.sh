@@ -14,7 +14,8 @@ for s in $required; do
     echo "$syms" | grep -qx "$s" || { echo "missing: $s"; exit 1; }
 done
 extra="ppoll __ppoll_chk pselect clock_nanosleep fcntl64 ioctl setsockopt
-socket socketpair pipe pipe2 dup dup2 dup3 fclose fdopen popen pclose"
+socket socketpair pipe pipe2 dup dup2 dup3 fclose fdopen popen pclose
+sendfile sendfile64"
 # Of libgreen's own names, only the patch switches: libgreen-patch
 # intercepts no green_* function (green_close used to be wrapped).
 bad=$(echo "$syms" | grep -v '^green_patch_all$' |

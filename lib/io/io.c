@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 
 #include "core/sys.h"
@@ -728,6 +729,42 @@ static ssize_t fifo_writev(int fd, const struct iovec *iov, int cnt)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     errno = err;
     return r;
+}
+
+/* One sendfile(2) attempt, `done` bytes in.  sendfile has no
+   MSG_NOSIGNAL: block and consume SIGPIPE as fifo_writev does. */
+static ssize_t try_sendfile(int fd, void *arg, size_t done)
+{
+    struct io_args *a = arg;
+    sigset_t pipe_set, old, pending;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    sigemptyset(&pending);
+    sigpending(&pending);
+    int was_pending = sigismember(&pending, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    ssize_t r = sendfile(fd, a->cnt, (off_t *)a->buf, a->n - done);
+    int err = errno;
+    if (r < 0 && err == EPIPE && !was_pending) {
+        struct timespec zero = {0, 0};
+        while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
+            ;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = err;
+    return r;
+}
+
+ssize_t green_sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
+{
+    if (io_begin(out_fd) != 0)
+        return -1;
+    if (count == 0)
+        return sendfile(out_fd, in_fd, offset, 0);
+    struct io_args a = {.buf = offset, .n = count, .cnt = in_fd};
+    struct green__io_op op = {try_sendfile, &a, count, GREEN__IO_WRITE,
+                              GREEN__IO_ALL};
+    return green__io_retry(out_fd, &op);
 }
 
 /* One non-blocking writev attempt, SIGPIPE-safe for the fd's kind. */

@@ -69,6 +69,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/select.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -117,7 +118,7 @@ int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *ts,
     X(clock_nanosleep) X(socket) X(socketpair) X(pipe) X(pipe2) X(dup)     \
     X(dup2) X(dup3) X(fclose) X(__read_chk) X(__recv_chk)                  \
     X(__recvfrom_chk) X(__poll) X(__poll_chk) X(__ppoll_chk) X(fdopen)      \
-    X(popen) X(pclose)
+    X(popen) X(pclose) X(sendfile) X(sendfile64)
 
 static struct {
 #define X(name) __typeof__(name) *name;
@@ -610,6 +611,45 @@ PATCH_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
     if (!msg || (flags & MSG_DONTWAIT) || !blocking_fd(fd))
         return REAL(sendmsg)(fd, msg, flags);
     return vec_write(fd, msg, flags, 1);
+}
+
+/* sendfile: a blocking out_fd gets everything, as the kernel gives it
+   on a blocking socket (count bytes, in_fd's end, or an error after
+   progress: the progress).  offset is advanced by the kernel. */
+struct sendfile_args {
+    int in_fd;
+    off64_t *offset;
+    size_t count;
+};
+
+static ssize_t try_sendfile(int fd, void *arg, size_t done)
+{
+    struct sendfile_args *a = arg;
+    return real.sendfile64(fd, a->in_fd, a->offset, a->count - done);
+}
+
+static ssize_t p_sendfile(int out_fd, int in_fd, off64_t *offset,
+                          size_t count)
+{
+    real_ensure();
+    if (count == 0 || !real.sendfile64 || !blocking_fd(out_fd))
+        return real.sendfile64 ? real.sendfile64(out_fd, in_fd, offset, count)
+                               : REAL(sendfile)(out_fd, in_fd,
+                                                (off_t *)offset, count);
+    struct sendfile_args a = {in_fd, offset, count};
+    return run(out_fd, GREEN__IO_WRITE, try_sendfile, &a, count, 1);
+}
+
+PATCH_EXPORT ssize_t sendfile(int out_fd, int in_fd, off_t *offset,
+                              size_t count)
+{
+    return p_sendfile(out_fd, in_fd, (off64_t *)offset, count);
+}
+
+PATCH_EXPORT ssize_t sendfile64(int out_fd, int in_fd, off64_t *offset,
+                                size_t count)
+{
+    return p_sendfile(out_fd, in_fd, offset, count);
 }
 
 /******************************************************************************/
