@@ -5,6 +5,7 @@
    ones made by Check itself) goes through the interposers. */
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -1443,6 +1444,69 @@ START_TEST(test_sendfile_cooperates)
 }
 END_TEST
 
+/* gethostbyname(_r), gethostbyaddr and getnameinfo resolve in the
+   threadpool from a greenlet: correct results, and the cooperative
+   errors (an expired green_timeout: ETIMEDOUT) instead of a blocking
+   libc call; numeric input never leaves the thread. */
+START_TEST(test_old_resolvers_use_the_threadpool)
+{
+    patch_on();
+    alarm(20);
+    struct hostent *h = gethostbyname("localhost");
+    ck_assert_ptr_nonnull(h);
+    ck_assert_int_eq(h->h_addrtype, AF_INET);
+    ck_assert_int_eq((unsigned char)h->h_addr_list[0][0], 127);
+
+    struct hostent he, *res = NULL;
+    char buf[1024];
+    int herr = 0;
+    ck_assert_int_eq(gethostbyname_r("localhost", &he, buf, sizeof buf, &res,
+                                     &herr), 0);
+    ck_assert_ptr_eq(res, &he);
+    ck_assert_str_eq(he.h_name, h->h_name);
+    ck_assert_ptr_nonnull(he.h_addr_list[0]);
+    /* Every pointer lands in the caller's buffer. */
+    ck_assert(he.h_name >= buf && he.h_name < buf + sizeof buf);
+    ck_assert(he.h_addr_list[0] >= buf && he.h_addr_list[0] < buf + sizeof buf);
+
+    struct in_addr lo = {htonl(INADDR_LOOPBACK)};
+    h = gethostbyaddr(&lo, sizeof lo, AF_INET);
+    ck_assert_ptr_nonnull(h);
+    ck_assert_ptr_nonnull(h->h_name);
+
+    struct sockaddr_in sin;
+    memset(&sin, 0, sizeof sin);
+    sin.sin_family = AF_INET;
+    sin.sin_addr = lo;
+    sin.sin_port = htons(80);
+    char host[256], serv[32];
+    ck_assert_int_eq(getnameinfo((struct sockaddr *)&sin, sizeof sin, host,
+                                 sizeof host, serv, sizeof serv, 0), 0);
+    ck_assert(strlen(host) > 0);
+
+    /* Cooperative: an expired green_timeout ends them, as it ends
+       getaddrinfo; numeric input still resolves inline. */
+    green_timeout_t *t = green_timeout_start(0.001);
+    ck_assert_int_eq(green_sleep(0.05), -1);
+    errno = 0;
+    ck_assert_ptr_null(gethostbyname("localhost"));
+    ck_assert_int_eq(h_errno, NETDB_INTERNAL);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    ck_assert_int_eq(gethostbyname_r("localhost", &he, buf, sizeof buf, &res,
+                                     &herr), ETIMEDOUT);
+    ck_assert_int_eq(getnameinfo((struct sockaddr *)&sin, sizeof sin, host,
+                                 sizeof host, NULL, 0, 0), EAI_SYSTEM);
+    ck_assert_int_eq(errno, ETIMEDOUT);
+    ck_assert_ptr_nonnull(gethostbyname("127.0.0.1"));
+    ck_assert_int_eq(getnameinfo((struct sockaddr *)&sin, sizeof sin, host,
+                                 sizeof host, serv, sizeof serv,
+                                 NI_NUMERICHOST | NI_NUMERICSERV), 0);
+    ck_assert_str_eq(host, "127.0.0.1");
+    green_timeout_cancel(t);
+    alarm(0);
+}
+END_TEST
+
 static Suite *patch_suite(void)
 {
     Suite *s = suite_create("patch");
@@ -1479,7 +1543,9 @@ static Suite *patch_suite(void)
           test_thread_without_hub_blocks_as_libc_does,
           test_hub_and_link_callbacks_go_to_libc,
           test_stdio_pipes_pass_through, test_regular_file_passes_through}},
-        {"poll-dns", {test_poll_and_select_cooperate, test_getaddrinfo_works}},
+        {"poll-dns",
+         {test_poll_and_select_cooperate, test_getaddrinfo_works,
+          test_old_resolvers_use_the_threadpool}},
         {"stdio",
          {test_stdio_on_a_socket_waits_and_loses_nothing,
           test_foreign_streams_keep_a_blocking_fd, test_sendfile_cooperates}},

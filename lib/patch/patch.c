@@ -118,7 +118,8 @@ int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *ts,
     X(clock_nanosleep) X(socket) X(socketpair) X(pipe) X(pipe2) X(dup)     \
     X(dup2) X(dup3) X(fclose) X(__read_chk) X(__recv_chk)                  \
     X(__recvfrom_chk) X(__poll) X(__poll_chk) X(__ppoll_chk) X(fdopen)      \
-    X(popen) X(pclose) X(sendfile) X(sendfile64)
+    X(popen) X(pclose) X(sendfile) X(sendfile64) X(gethostbyname)         \
+    X(gethostbyaddr) X(gethostbyname_r) X(gethostbyaddr_r) X(getnameinfo)
 
 static struct {
 #define X(name) __typeof__(name) *name;
@@ -1239,4 +1240,246 @@ PATCH_EXPORT int getaddrinfo(const char *node, const char *service,
         !ops->numeric_host(node) && coop())
         return green_getaddrinfo(node, service, hints, res);
     return REAL(getaddrinfo)(node, service, hints, res);
+}
+
+/******************************************************************************/
+/*  gethostbyname, gethostbyaddr, getnameinfo                                 */
+/******************************************************************************/
+
+/* The older resolver calls, like getaddrinfo: in a greenlet they run in
+   the hub's threadpool (green_threadpool_call) while the caller waits
+   cooperatively; elsewhere, and for numeric input, they are libc's.
+   The worker calls libc's reentrant variants into a request it shares
+   with the caller: whoever finishes last frees it (a caller killed
+   while the job runs returns at once; the job completes alone). */
+
+enum { RES_BYNAME, RES_BYADDR, RES_NAMEINFO };
+
+struct resolve {
+    atomic_int refs;            /* caller + worker */
+    int kind;                   /* RES_* */
+    int grow;                   /* buf is ours: grow it on ERANGE */
+    int rc;                     /* the libc call's result */
+    int herr;                   /* its h_errno */
+    int err;                    /* its errno */
+    struct hostent he;          /* gethostbyname_r's result, in buf */
+    struct hostent *result;     /* &he or NULL */
+    char *buf;                  /* hostent storage */
+    size_t buflen;
+    int type;                   /* address family (BYADDR) */
+    socklen_t alen;             /* address length (BYADDR, NAMEINFO) */
+    int flags;                  /* getnameinfo's */
+    char *host, *serv;          /* getnameinfo's outputs, in buf */
+    socklen_t hostlen, servlen;
+    struct sockaddr_storage addr;
+    char name[];                /* the host name (BYNAME) */
+};
+
+static void resolve_unref(struct resolve *r)
+{
+    if (atomic_fetch_sub(&r->refs, 1) == 1) {
+        free(r->buf);
+        free(r);
+    }
+}
+
+static void *resolve_run(void *arg)
+{
+    struct resolve *r = arg;
+    for (;;) {
+        if (r->kind == RES_BYNAME)
+            r->rc = real.gethostbyname_r(r->name, &r->he, r->buf, r->buflen,
+                                         &r->result, &r->herr);
+        else if (r->kind == RES_BYADDR)
+            r->rc = real.gethostbyaddr_r(&r->addr, r->alen, r->type, &r->he,
+                                         r->buf, r->buflen, &r->result,
+                                         &r->herr);
+        else
+            r->rc = real.getnameinfo((struct sockaddr *)&r->addr, r->alen,
+                                     r->host, r->hostlen, r->serv,
+                                     r->servlen, r->flags);
+        r->err = errno;
+        if (r->kind == RES_NAMEINFO || r->rc != ERANGE || !r->grow ||
+            r->buflen >= (1 << 20))
+            break;
+        char *b = realloc(r->buf, r->buflen * 2);
+        if (!b)
+            break;
+        r->buf = b;
+        r->buflen *= 2;
+    }
+    resolve_unref(r);
+    return NULL;
+}
+
+/* A request for `kind`, with buflen bytes of storage and room for a
+   name.  NULL/ENOMEM. */
+static struct resolve *resolve_new(int kind, const char *name,
+                                   size_t buflen, int grow)
+{
+    size_t nl = name ? strlen(name) + 1 : 0;
+    struct resolve *r = calloc(1, sizeof *r + nl);
+    if (!r)
+        return NULL;
+    r->buf = malloc(buflen ? buflen : 1);
+    if (!r->buf) {
+        free(r);
+        return NULL;
+    }
+    r->buflen = buflen;
+    r->grow = grow;
+    r->kind = kind;
+    if (name)
+        memcpy(r->name, name, nl);
+    atomic_init(&r->refs, 2);
+    return r;
+}
+
+/* Run r in the threadpool.  0, or the cooperative error (r is then the
+   worker's to free, or leaked if the job never started). */
+static int resolve_call(struct resolve *r)
+{
+    if (green_threadpool_call(resolve_run, r, NULL) == 0)
+        return 0;
+    int err = errno;
+    resolve_unref(r);
+    return err;
+}
+
+/* Move a hostent whose pointers all point into `from` (len bytes) into
+   `to`: copy the storage, then rebase every pointer. */
+static void hostent_move(struct hostent *dst, const struct hostent *src,
+                         const char *from, char *to, size_t len)
+{
+    memcpy(to, from, len);
+#define REBASE(p) ((p) ? to + ((const char *)(p) - from) : NULL)
+    *dst = *src;
+    dst->h_name = REBASE(src->h_name);
+    dst->h_aliases = (char **)REBASE(src->h_aliases);
+    dst->h_addr_list = (char **)REBASE(src->h_addr_list);
+    for (char **a = dst->h_aliases; a && *a; a++)
+        *a = REBASE(*a);
+    for (char **a = dst->h_addr_list; a && *a; a++)
+        *a = REBASE(*a);
+#undef REBASE
+}
+
+/* gethostbyname's storage: the thread's last request, valid until the
+   thread's next call, as libc's static buffer is. */
+static __thread struct resolve *last_hostent;
+
+static struct hostent *hostent_result(struct resolve *r, int err)
+{
+    if (err) {
+        h_errno = NETDB_INTERNAL;
+        errno = err;
+        return NULL;
+    }
+    if (last_hostent)
+        resolve_unref(last_hostent);
+    last_hostent = r;
+    if (!r->result) {
+        h_errno = r->herr;
+        return NULL;
+    }
+    return r->result;
+}
+
+PATCH_EXPORT struct hostent *gethostbyname(const char *name)
+{
+    if (!is_active() || !name || ops->numeric_host(name) || !coop())
+        return REAL(gethostbyname)(name);
+    struct resolve *r = resolve_new(RES_BYNAME, name, 1024, 1);
+    if (!r) {
+        h_errno = NETDB_INTERNAL;
+        errno = ENOMEM;
+        return NULL;
+    }
+    return hostent_result(r, resolve_call(r));
+}
+
+PATCH_EXPORT struct hostent *gethostbyaddr(const void *addr, socklen_t len,
+                                           int type)
+{
+    if (!is_active() || !addr || len > sizeof(struct sockaddr_storage) ||
+        !coop())
+        return REAL(gethostbyaddr)(addr, len, type);
+    struct resolve *r = resolve_new(RES_BYADDR, NULL, 1024, 1);
+    if (!r) {
+        h_errno = NETDB_INTERNAL;
+        errno = ENOMEM;
+        return NULL;
+    }
+    memcpy(&r->addr, addr, len);
+    r->alen = len;
+    r->type = type;
+    return hostent_result(r, resolve_call(r));
+}
+
+PATCH_EXPORT int gethostbyname_r(const char *name, struct hostent *ret,
+                                 char *buf, size_t buflen,
+                                 struct hostent **result, int *h_errnop)
+{
+    if (!is_active() || !name || !ret || !buf || !result || !h_errnop ||
+        ops->numeric_host(name) || !coop())
+        return REAL(gethostbyname_r)(name, ret, buf, buflen, result,
+                                     h_errnop);
+    struct resolve *r = resolve_new(RES_BYNAME, name, buflen, 0);
+    if (!r)
+        return ENOMEM;
+    int err = resolve_call(r);
+    if (err) {
+        *result = NULL;
+        *h_errnop = NETDB_INTERNAL;
+        return err;
+    }
+    int rc = r->rc;
+    *h_errnop = r->herr;
+    *result = NULL;
+    if (r->result) {
+        hostent_move(ret, r->result, r->buf, buf, buflen);
+        *result = ret;
+    }
+    resolve_unref(r);
+    return rc;
+}
+
+PATCH_EXPORT int getnameinfo(const struct sockaddr *sa, socklen_t salen,
+                             char *host, socklen_t hostlen, char *serv,
+                             socklen_t servlen, int flags)
+{
+    /* Numeric output needs no lookup. */
+    int numeric = (flags & NI_NUMERICHOST || !host || !hostlen) &&
+                  (flags & NI_NUMERICSERV || !serv || !servlen);
+    if (!is_active() || numeric || !sa ||
+        salen > sizeof(struct sockaddr_storage) || !coop())
+        return REAL(getnameinfo)(sa, salen, host, hostlen, serv, servlen,
+                                 flags);
+    size_t hl = host ? hostlen : 0, sl = serv ? servlen : 0;
+    struct resolve *r = resolve_new(RES_NAMEINFO, NULL, hl + sl, 0);
+    if (!r)
+        return EAI_MEMORY;
+    memcpy(&r->addr, sa, salen);
+    r->alen = salen;
+    r->flags = flags;
+    r->host = hl ? r->buf : NULL;
+    r->hostlen = (socklen_t)hl;
+    r->serv = sl ? r->buf + hl : NULL;
+    r->servlen = (socklen_t)sl;
+    int err = resolve_call(r);
+    if (err) {
+        errno = err;
+        return EAI_SYSTEM;
+    }
+    int rc = r->rc;
+    if (rc == 0) {
+        if (hl)
+            memcpy(host, r->host, hl);
+        if (sl)
+            memcpy(serv, r->serv, sl);
+    } else if (rc == EAI_SYSTEM) {
+        errno = r->err;
+    }
+    resolve_unref(r);
+    return rc;
 }
