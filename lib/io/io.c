@@ -1,12 +1,16 @@
-/* Cooperative I/O on any fd: green_wait_read/write, the read/write/
-   send/recv family, accept, connect and close.
+/* Cooperative I/O on any fd: green_wait_read/write, the one retry loop
+   (green__io_retry) behind the read/write/send/recv family, accept,
+   connect and sendfile of libgreen and libgreen-patch, and close.
 
-   How a wait works (see io.h for the per-fd table):
-     1. the call tries the non-blocking syscall; on EAGAIN it arms a
-        green__io_waiter on the fd's entry and parks;
-     2. the entry's ev_io fires in the hub: io_ready moves every parked
-        waiter to the `woken` list and makes its greenlet runnable;
-     3. the greenlet resumes, disarms (leaves the woken list) and retries.
+   How a wait works (fd.h has the process-wide table, io.h the per-hub
+   half kept here):
+     1. the call tries the non-blocking syscall; on EAGAIN the retry
+        loop adds a green__io_clause on the fd's per-hub entry and parks
+        (green__wait_park);
+     2. the entry's ev_io fires in the hub: io_ready fires every parked
+        clause and moves it to the `woken` list;
+     3. the greenlet resumes, the clause's undo leaves the woken list,
+        and the loop tries again.
    The watcher is not stopped in step 2: the woken greenlet normally
    parks again on the same fd before the hub polls (a keep-alive server
    reads, answers, reads EAGAIN, waits), and an untouched active watcher
@@ -18,14 +22,17 @@
    (no busy loop on a level-triggered fd nobody reads), and a restart
    after a stop never calls ev_io_set, so libev's epoll backend does not
    re-register the fd.  Only a fresh entry (first use, or after
-   green_close) gets ev_io_set.
+   green_close) gets ev_io_set.  A start is checked twice: when the
+   clause is added (an fd that is not open, or an epoll fd, is EBADF)
+   and again in io_prepare, just before libev's epoll_ctl, in case a
+   plain close(2) came in between.
 
    Close: green_close wakes every waiter with EBADF, also the ones woken
    but not resumed yet (their park result is overwritten), stops the
-   watchers, bumps the entry's generation and clears its flags, then
-   closes.  A waiter that resumes after that sees a different generation
-   and never touches the entry again, which may by then describe a new
-   fd with the same number. */
+   watchers, bumps the entry's generation, forgets the fd's table entry,
+   then closes.  A waiter that resumes after that sees a different
+   generation and never touches the entry again, which may by then
+   describe a new fd with the same number. */
 #include "io.h"
 
 #include <errno.h>
