@@ -486,18 +486,32 @@ static double sock_deadline(int fd, int dir)
     return green__now() + (double)tv.tv_sec + (double)tv.tv_usec * 1e-6;
 }
 
+/* Signals only a fault of the thread itself raises: their handlers
+   never interrupt a wait (sanitizers install them, too). */
+static int is_fault_signal(int sig)
+{
+    return sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE ||
+           sig == SIGILL || sig == SIGTRAP || sig == SIGSYS;
+}
+
 /* poll(2) interrupted a thread-blocking wait: would the blocking call
    have been restarted?  Only if the handler that ran had SA_RESTART and
    the socket has no timeout (socket calls with SO_RCVTIMEO/SO_SNDTIMEO
    are never restarted, see signal(7)).  Which signal came is unknown,
-   so any handler without SA_RESTART means EINTR. */
+   so any handler without SA_RESTART for a signal that could have
+   interrupted this thread (not blocked here, not a fault) means EINTR.
+   Runs only after an EINTR. */
 static int restart_after_signal(const struct retry *r)
 {
     if (r->at > 0)
         return 0;
+    sigset_t blocked;
+    sigemptyset(&blocked);
+    pthread_sigmask(SIG_BLOCK, NULL, &blocked);
     for (int sig = 1; sig < NSIG; sig++) {
         struct sigaction sa;
-        if (sig == SIGKILL || sig == SIGSTOP || sigaction(sig, NULL, &sa))
+        if (sig == SIGKILL || sig == SIGSTOP || is_fault_signal(sig) ||
+            sigismember(&blocked, sig) == 1 || sigaction(sig, NULL, &sa))
             continue;
         if (sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN &&
             !(sa.sa_flags & SA_RESTART))

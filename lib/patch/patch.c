@@ -1250,13 +1250,19 @@ PATCH_EXPORT int getaddrinfo(const char *node, const char *service,
    the hub's threadpool (green_threadpool_call) while the caller waits
    cooperatively; elsewhere, and for numeric input, they are libc's.
    The worker calls libc's reentrant variants into a request it shares
-   with the caller: whoever finishes last frees it (a caller killed
-   while the job runs returns at once; the job completes alone). */
+   with the caller.  A caller that got its answer frees the request; one
+   cut off (killed, timed out) hands it over: the worker frees it when
+   it ends, and a job that never runs (withdrawn) stays on the orphan
+   list, reachable, rather than being freed under a worker that might
+   still be about to start it. */
 
 enum { RES_BYNAME, RES_BYADDR, RES_NAMEINFO };
 
 struct resolve {
-    atomic_int refs;            /* caller + worker */
+    struct resolve *next;       /* on the orphan list */
+    struct resolve **prevp;
+    int orphan;                 /* the caller left (under orphan_mu) */
+    int done;                   /* the worker ended (under orphan_mu) */
     int kind;                   /* RES_* */
     int grow;                   /* buf is ours: grow it on ERANGE */
     int rc;                     /* the libc call's result */
@@ -1275,12 +1281,29 @@ struct resolve {
     char name[];                /* the host name (BYNAME) */
 };
 
-static void resolve_unref(struct resolve *r)
+static pthread_mutex_t orphan_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct resolve *orphans;
+
+static void resolve_free(struct resolve *r)
 {
-    if (atomic_fetch_sub(&r->refs, 1) == 1) {
-        free(r->buf);
-        free(r);
+    free(r->buf);
+    free(r);
+}
+
+/* The worker is done with r: free it if its caller left. */
+static void resolve_done(struct resolve *r)
+{
+    pthread_mutex_lock(&orphan_mu);
+    int orphan = r->orphan;
+    r->done = 1;
+    if (orphan) {
+        *r->prevp = r->next;
+        if (r->next)
+            r->next->prevp = r->prevp;
     }
+    pthread_mutex_unlock(&orphan_mu);
+    if (orphan)
+        resolve_free(r);
 }
 
 static void *resolve_run(void *arg)
@@ -1308,7 +1331,7 @@ static void *resolve_run(void *arg)
         r->buf = b;
         r->buflen *= 2;
     }
-    resolve_unref(r);
+    resolve_done(r);
     return NULL;
 }
 
@@ -1331,18 +1354,29 @@ static struct resolve *resolve_new(int kind, const char *name,
     r->kind = kind;
     if (name)
         memcpy(r->name, name, nl);
-    atomic_init(&r->refs, 2);
     return r;
 }
 
-/* Run r in the threadpool.  0, or the cooperative error (r is then the
-   worker's to free, or leaked if the job never started). */
+/* Run r in the threadpool.  0 (the caller owns r), or the cooperative
+   error (r is handed over, see above). */
 static int resolve_call(struct resolve *r)
 {
     if (green_threadpool_call(resolve_run, r, NULL) == 0)
         return 0;
     int err = errno;
-    resolve_unref(r);
+    pthread_mutex_lock(&orphan_mu);
+    if (r->done) { /* the job ended after the caller was cut off */
+        pthread_mutex_unlock(&orphan_mu);
+        resolve_free(r);
+        return err;
+    }
+    r->orphan = 1;
+    r->next = orphans;
+    r->prevp = &orphans;
+    if (orphans)
+        orphans->prevp = &r->next;
+    orphans = r;
+    pthread_mutex_unlock(&orphan_mu);
     return err;
 }
 
@@ -1376,7 +1410,7 @@ static struct hostent *hostent_result(struct resolve *r, int err)
         return NULL;
     }
     if (last_hostent)
-        resolve_unref(last_hostent);
+        resolve_free(last_hostent);
     last_hostent = r;
     if (!r->result) {
         h_errno = r->herr;
@@ -1440,7 +1474,7 @@ PATCH_EXPORT int gethostbyname_r(const char *name, struct hostent *ret,
         hostent_move(ret, r->result, r->buf, buf, buflen);
         *result = ret;
     }
-    resolve_unref(r);
+    resolve_free(r);
     return rc;
 }
 
@@ -1480,6 +1514,6 @@ PATCH_EXPORT int getnameinfo(const struct sockaddr *sa, socklen_t salen,
     } else if (rc == EAI_SYSTEM) {
         errno = r->err;
     }
-    resolve_unref(r);
+    resolve_free(r);
     return rc;
 }
