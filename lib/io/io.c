@@ -43,7 +43,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/sendfile.h>
 #include <sys/stat.h>
 
 #include "core/sys.h"
@@ -752,6 +751,13 @@ static ssize_t fifo_writev(int fd, const struct iovec *iov, int cnt)
     return r;
 }
 
+/* sendfile(2) without libc's symbol, which libgreen-patch interposes
+   (like every raw call of sys.h). */
+static ssize_t sys_sendfile(int out, int in, off_t *offset, size_t n)
+{
+    return syscall(SYS_sendfile, out, in, offset, n);
+}
+
 /* One sendfile(2) attempt, `done` bytes in.  sendfile has no
    MSG_NOSIGNAL: block and consume SIGPIPE as fifo_writev does. */
 static ssize_t try_sendfile(int fd, void *arg, size_t done)
@@ -764,7 +770,7 @@ static ssize_t try_sendfile(int fd, void *arg, size_t done)
     sigpending(&pending);
     int was_pending = sigismember(&pending, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-    ssize_t r = sendfile(fd, a->cnt, (off_t *)a->buf, a->n - done);
+    ssize_t r = sys_sendfile(fd, a->cnt, (off_t *)a->buf, a->n - done);
     int err = errno;
     if (r < 0 && err == EPIPE && !was_pending) {
         struct timespec zero = {0, 0};
@@ -781,7 +787,7 @@ ssize_t green_sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
     if (io_begin(out_fd) != 0)
         return -1;
     if (count == 0)
-        return sendfile(out_fd, in_fd, offset, 0);
+        return sys_sendfile(out_fd, in_fd, offset, 0);
     struct io_args a = {.buf = offset, .n = count, .cnt = in_fd};
     struct green__io_op op = {try_sendfile, &a, count, GREEN__IO_WRITE,
                               GREEN__IO_ALL};

@@ -21,25 +21,27 @@
    regular files, ttys and other descriptors pass through, and so do
    pipes on fds 0-2, which are usually shared with other processes (a
    shell, make) that must not see O_NONBLOCK appear.  On a managed fd the
-   caller left blocking, a call tries the non-blocking syscall and on
-   EAGAIN waits with green_wait_read/write and retries, so the caller
-   never sees EAGAIN; writes loop until everything is written, as a
-   blocking write does; SO_RCVTIMEO/SO_SNDTIMEO become the wait's
-   deadline (EAGAIN after it, as the kernel does; EINPROGRESS for
-   connect).  Outside a greenlet the same fd still behaves as blocking:
-   the wait is a plain poll(2) that blocks the thread, exactly what the
-   caller would have got without the patch.  On a fd the caller set
-   O_NONBLOCK (through fcntl, ioctl(FIONBIO), SOCK_NONBLOCK or
-   MSG_DONTWAIT) the call is the plain syscall: EAGAIN stays EAGAIN.
-   fcntl(F_GETFL) shows the caller's own flag, not ours.
+   caller left blocking, a call goes through libgreen's one retry loop
+   (green__io_retry): it tries the non-blocking syscall and on EAGAIN
+   waits and retries, so the caller never sees EAGAIN; writes loop until
+   everything is written, as a blocking write does; SO_RCVTIMEO/
+   SO_SNDTIMEO bound the call (EAGAIN after it, as the kernel does;
+   EINPROGRESS for connect).  Outside a greenlet the same fd still
+   behaves as blocking: the wait is a plain poll(2) that blocks the
+   thread, and a signal handler without SA_RESTART ends it with EINTR,
+   as it ends the blocking call.  On a fd the caller set O_NONBLOCK
+   (through fcntl, ioctl(FIONBIO), SOCK_NONBLOCK or MSG_DONTWAIT) the
+   call is the plain syscall: EAGAIN stays EAGAIN.  fcntl(F_GETFL) shows
+   the caller's own flag, not ours.
 
-   The per-fd table is process-wide (fds are), indexed by fd, in chunks
-   allocated on first use; entries are small atomics, so after first
-   sight a call costs no lock and no syscall besides the real one.  close
-   (and green_close, fclose, dup2 onto the fd) clears an entry; creating
-   calls (socket, accept, pipe, ...) reset the entry of the number they
-   return, in case the previous fd with that number was closed behind our
-   back.
+   The per-fd table is libgreen's (lib/io/fd.h), reached through the
+   private ops table (patchops.h): one table for both libraries, so
+   green_close and close, green_read and read agree about every fd.
+   After first sight a call costs no lock and no syscall besides the
+   real one.  close (and fclose, pclose, dup2 onto the fd) forgets an
+   entry; creating calls (socket, accept, pipe, ...) forget the number
+   they return, in case the previous fd with that number was closed
+   behind our back.
 
    Errors are the libc call's, plus the cooperative ones: a wait fails
    with ETIMEDOUT when an enclosing green_timeout expires, ECANCELED when
