@@ -251,7 +251,8 @@ GREEN_EXPORT ssize_t green_sendfile(int out_fd, int in_fd, off_t *offset,
                                     size_t count);
 /* Accepted fds are non-blocking and close-on-exec. */
 GREEN_EXPORT int green_accept(int fd, struct sockaddr *addr, socklen_t *len);
-/* Completes or fails as a blocking connect would (e.g. ECONNREFUSED). */
+/* Completes or fails as a blocking connect would (e.g. ECONNREFUSED;
+   EINPROGRESS once SO_SNDTIMEO passed). */
 GREEN_EXPORT int green_connect(int fd, const struct sockaddr *addr,
                                socklen_t len);
 /* Wake every greenlet waiting on fd with -1/EBADF, then close it (and

@@ -1122,6 +1122,23 @@ START_TEST(socket_timeouts_bound_green_calls_with_EAGAIN)
     green_release(g);
     green_close(sv[0]);
     green_close(sv[1]);
+
+    /* connect: SO_SNDTIMEO bounds the handshake (EINPROGRESS, as the
+       kernel says for a blocking socket). */
+    struct sockaddr_in addr;
+    int plugs[2];
+    int l = test_stuck_listener(&addr, plugs);
+    int cfd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(cfd, 0);
+    set_timeo(cfd, SO_SNDTIMEO, 0.1);
+    t0 = test_now();
+    GREEN_ASSERT_ERRNO(green_connect(cfd, (struct sockaddr *)&addr,
+                                     sizeof addr), EINPROGRESS);
+    GREEN_ASSERT_TIME(test_now() - t0, 0.1);
+    green_close(cfd);
+    close(plugs[0]);
+    close(plugs[1]);
+    close(l);
     alarm(0);
 }
 END_TEST
