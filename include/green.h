@@ -331,9 +331,19 @@ GREEN_EXPORT ssize_t green_sendto(int fd, const void *buf, size_t n,
 GREEN_EXPORT ssize_t green_recvmsg(int fd, struct msghdr *msg, int flags);
 GREEN_EXPORT ssize_t green_sendmsg(int fd, const struct msghdr *msg,
                                    int flags);
+/* sendfile(2), waiting cooperatively whenever out_fd (a socket or pipe)
+   is full: it returns once count bytes are sent, in_fd reaches its end
+   (fewer bytes), or an error stops it (the bytes sent so far, or -1 if
+   none).  offset as sendfile's (NULL: in_fd's file position advances).
+   No SIGPIPE: a closed peer is EPIPE.  SO_SNDTIMEO bounds it (EAGAIN).
+   Errors: sendfile(2)'s (EBADF, EINVAL, EPIPE, ...), plus ECANCELED,
+   ETIMEDOUT, EDEADLK, ENOMEM. */
+GREEN_EXPORT ssize_t green_sendfile(int out_fd, int in_fd, off_t *offset,
+                                    size_t count);
 /* Accepted fds are non-blocking and close-on-exec. */
 GREEN_EXPORT int green_accept(int fd, struct sockaddr *addr, socklen_t *len);
-/* Completes or fails as a blocking connect would (e.g. ECONNREFUSED). */
+/* Completes or fails as a blocking connect would (e.g. ECONNREFUSED;
+   EINPROGRESS once SO_SNDTIMEO passed). */
 GREEN_EXPORT int green_connect(int fd, const struct sockaddr *addr,
                                socklen_t len);
 /* Wake every greenlet waiting on fd with -1/EBADF, then close it (and

@@ -1125,6 +1125,112 @@ START_TEST(socket_timeouts_bound_green_calls_with_EAGAIN)
     green_release(g);
     green_close(sv[0]);
     green_close(sv[1]);
+
+    /* connect: SO_SNDTIMEO bounds the handshake (EINPROGRESS, as the
+       kernel says for a blocking socket). */
+    struct sockaddr_in addr;
+    int plugs[2];
+    int l = test_stuck_listener(&addr, plugs);
+    int cfd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(cfd, 0);
+    set_timeo(cfd, SO_SNDTIMEO, 0.1);
+    t0 = test_now();
+    GREEN_ASSERT_ERRNO(green_connect(cfd, (struct sockaddr *)&addr,
+                                     sizeof addr), EINPROGRESS);
+    GREEN_ASSERT_TIME(test_now() - t0, 0.1);
+    green_close(cfd);
+    close(plugs[0]);
+    close(plugs[1]);
+    close(l);
+    alarm(0);
+}
+END_TEST
+
+/******************************************************************************/
+/*  green_sendfile                                                            */
+/******************************************************************************/
+
+#define SF_SIZE (3 << 20)
+
+/* A temporary file of SF_SIZE patterned bytes, unlinked. */
+static int sf_file(void)
+{
+    char path[] = "/tmp/green_sendfile_XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    unlink(path);
+    static char chunk[65536];
+    for (size_t off = 0; off < SF_SIZE; off += sizeof chunk) {
+        for (size_t i = 0; i < sizeof chunk; i++)
+            chunk[i] = (char)((off + i) * 13 + (off + i) / 1000);
+        ck_assert_int_eq(write(fd, chunk, sizeof chunk), sizeof chunk);
+    }
+    return fd;
+}
+
+struct sf_reader {
+    int fd;
+    size_t got;
+    int bad;
+};
+
+static void *sf_read_slowly(void *arg)
+{
+    struct sf_reader *r = arg;
+    static char buf[32768];
+    for (int i = 0;; i++) {
+        ssize_t n = green_read(r->fd, buf, sizeof buf);
+        if (n <= 0)
+            break;
+        for (ssize_t k = 0; k < n; k++) {
+            size_t at = r->got + (size_t)k;
+            if (buf[k] != (char)(at * 13 + at / 1000))
+                r->bad = 1;
+        }
+        r->got += (size_t)n;
+        if (i % 16 == 0)
+            green_sleep(0.001);
+    }
+    return NULL;
+}
+
+/* All of a 3 MiB file reaches a slow reader, in order, with and without
+   an offset; the offset advances; errors are sendfile's, and a closed
+   peer is EPIPE, not SIGPIPE. */
+START_TEST(sendfile_sends_everything_cooperatively)
+{
+    alarm(20);
+    int file = sf_file();
+    for (int with_offset = 0; with_offset < 2; with_offset++) {
+        int sv[2];
+        test_socketpair(sv);
+        struct sf_reader r = {sv[1], 0, 0};
+        green_t *g = green_spawn(sf_read_slowly, &r);
+        off_t off = 0;
+        ck_assert_int_eq(lseek(file, 0, SEEK_SET), 0);
+        ssize_t n = green_sendfile(sv[0], file, with_offset ? &off : NULL,
+                                   SF_SIZE + 100); /* past the end */
+        ck_assert_int_eq(n, SF_SIZE);
+        if (with_offset)
+            ck_assert_int_eq(off, SF_SIZE);
+        else
+            ck_assert_int_eq(lseek(file, 0, SEEK_CUR), SF_SIZE);
+        green_close(sv[0]);
+        ck_assert_int_eq(green_join(g, 10), 0);
+        green_release(g);
+        ck_assert_uint_eq(r.got, SF_SIZE);
+        ck_assert_int_eq(r.bad, 0);
+        green_close(sv[1]);
+    }
+    int sv[2];
+    test_socketpair(sv);
+    off_t off = 0;
+    GREEN_ASSERT_ERRNO(green_sendfile(sv[0], -1, &off, 10), EBADF);
+    GREEN_ASSERT_ERRNO(green_sendfile(-1, file, &off, 10), EBADF);
+    close(sv[1]);
+    GREEN_ASSERT_ERRNO(green_sendfile(sv[0], file, &off, 10), EPIPE);
+    green_close(sv[0]);
+    close(file);
     alarm(0);
 }
 END_TEST
@@ -1185,6 +1291,7 @@ static Suite *io_suite(void)
     tcase_add_test(tc, plain_close_before_the_poll_wakes_the_waiter_with_EBADF);
     tcase_add_test(tc, timeout_zero_on_fds_from_a_callback);
     tcase_add_test(tc, socket_timeouts_bound_green_calls_with_EAGAIN);
+    tcase_add_test(tc, sendfile_sends_everything_cooperatively);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("diagnostics");

@@ -252,3 +252,20 @@ void green__fd_copy(int oldfd, int newfd)
     atomic_store_explicit(&dst->state, GREEN__FD_MANAGED,
                           memory_order_release);
 }
+
+void green__fd_pass(int fd)
+{
+    struct green__fdinfo *e = fd_get(fd);
+    if (!e)
+        return;
+    unsigned char st = fd_state(e);
+    if (st == GREEN__FD_MANAGED && !atomic_load(&e->user_nb)) {
+        /* We set O_NONBLOCK: give the FILE back the blocking fd it was
+           opened on. */
+        int fl = green__sys_fcntl(fd, F_GETFL, 0);
+        if (fl >= 0)
+            green__sys_fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    }
+    green__io_forget(fd);
+    atomic_store_explicit(&e->state, GREEN__FD_PASS, memory_order_release);
+}

@@ -84,6 +84,13 @@ void green__fd_adopt(int fd, int kind);
    forget the entry.  Never creates a hub.  Does not close fd. */
 void green__fd_forget(int fd);
 
+/* fd is behind a FILE* the patch library does not control (popen, an
+   fdopen before patching): glibc's stdio calls its internal read and
+   write, which must never meet an O_NONBLOCK libgreen set.  Clear that
+   flag if we set it, and have the patch library pass the fd through
+   until it is closed. */
+void green__fd_pass(int fd);
+
 /* newfd now shares oldfd's open file description (dup, dup2, F_DUPFD):
    it has the same O_NONBLOCK underneath, so it inherits the entry. */
 void green__fd_copy(int oldfd, int newfd);

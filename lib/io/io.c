@@ -1,12 +1,16 @@
-/* Cooperative I/O on any fd: green_wait_read/write, the read/write/
-   send/recv family, accept, connect and close.
+/* Cooperative I/O on any fd: green_wait_read/write, the one retry loop
+   (green__io_retry) behind the read/write/send/recv family, accept,
+   connect and sendfile of libgreen and libgreen-patch, and close.
 
-   How a wait works (see io.h for the per-fd table):
-     1. the call tries the non-blocking syscall; on EAGAIN it arms a
-        green__io_waiter on the fd's entry and parks;
-     2. the entry's ev_io fires in the hub: io_ready moves every parked
-        waiter to the `woken` list and makes its greenlet runnable;
-     3. the greenlet resumes, disarms (leaves the woken list) and retries.
+   How a wait works (fd.h has the process-wide table, io.h the per-hub
+   half kept here):
+     1. the call tries the non-blocking syscall; on EAGAIN the retry
+        loop adds a green__io_clause on the fd's per-hub entry and parks
+        (green__wait_park);
+     2. the entry's ev_io fires in the hub: io_ready fires every parked
+        clause and moves it to the `woken` list;
+     3. the greenlet resumes, the clause's undo leaves the woken list,
+        and the loop tries again.
    The watcher is not stopped in step 2: the woken greenlet normally
    parks again on the same fd before the hub polls (a keep-alive server
    reads, answers, reads EAGAIN, waits), and an untouched active watcher
@@ -18,14 +22,17 @@
    (no busy loop on a level-triggered fd nobody reads), and a restart
    after a stop never calls ev_io_set, so libev's epoll backend does not
    re-register the fd.  Only a fresh entry (first use, or after
-   green_close) gets ev_io_set.
+   green_close) gets ev_io_set.  A start is checked twice: when the
+   clause is added (an fd that is not open, or an epoll fd, is EBADF)
+   and again in io_prepare, just before libev's epoll_ctl, in case a
+   plain close(2) came in between.
 
    Close: green_close wakes every waiter with EBADF, also the ones woken
    but not resumed yet (their park result is overwritten), stops the
-   watchers, bumps the entry's generation and clears its flags, then
-   closes.  A waiter that resumes after that sees a different generation
-   and never touches the entry again, which may by then describe a new
-   fd with the same number. */
+   watchers, bumps the entry's generation, forgets the fd's table entry,
+   then closes.  A waiter that resumes after that sees a different
+   generation and never touches the entry again, which may by then
+   describe a new fd with the same number. */
 #include "io.h"
 
 #include <errno.h>
@@ -494,13 +501,22 @@ static double sock_deadline(int fd, int dir)
     return green__now() + (double)tv.tv_sec + (double)tv.tv_usec * 1e-6;
 }
 
+/* Signals only a fault of the thread itself raises: their handlers
+   never interrupt a wait (sanitizers install them, too). */
+static int is_fault_signal(int sig)
+{
+    return sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE ||
+           sig == SIGILL || sig == SIGTRAP || sig == SIGSYS;
+}
+
 /* poll(2) interrupted a thread-blocking wait: would the blocking call
    have been restarted?  Only if the handler that ran had SA_RESTART and
    the socket has no timeout (socket calls with SO_RCVTIMEO/SO_SNDTIMEO
    are never restarted, see signal(7)).  Which signal came is unknown,
-   so any handler without SA_RESTART means EINTR; fault handlers
-   (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP: libgreen's overflow
-   reporter among them) only run on a fault, never during a syscall. */
+   so any handler without SA_RESTART for a signal that could have
+   interrupted this thread (not blocked here, not a fault) means EINTR,
+   unless libgreen-patch, which wraps the program's handlers, knows
+   which one ran.  Runs only after an EINTR. */
 static int (*_Atomic signal_probe)(int reset);
 
 void green__io_signal_probe(int (*probe)(int reset))
@@ -517,11 +533,13 @@ static int restart_after_signal(const struct retry *r)
     int known = probe ? probe(0) : -1;
     if (known >= 0)
         return known;
+    sigset_t blocked;
+    sigemptyset(&blocked);
+    pthread_sigmask(SIG_BLOCK, NULL, &blocked);
     for (int sig = 1; sig < NSIG; sig++) {
         struct sigaction sa;
-        if (sig == SIGKILL || sig == SIGSTOP || sig == SIGSEGV ||
-            sig == SIGBUS || sig == SIGFPE || sig == SIGILL ||
-            sig == SIGTRAP || sigaction(sig, NULL, &sa))
+        if (sig == SIGKILL || sig == SIGSTOP || is_fault_signal(sig) ||
+            sigismember(&blocked, sig) == 1 || sigaction(sig, NULL, &sa))
             continue;
         if (sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN &&
             !(sa.sa_flags & SA_RESTART))
@@ -763,6 +781,49 @@ static ssize_t fifo_writev(int fd, const struct iovec *iov, int cnt)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     errno = err;
     return r;
+}
+
+/* sendfile(2) without libc's symbol, which libgreen-patch interposes
+   (like every raw call of sys.h). */
+static ssize_t sys_sendfile(int out, int in, off_t *offset, size_t n)
+{
+    return syscall(SYS_sendfile, out, in, offset, n);
+}
+
+/* One sendfile(2) attempt, `done` bytes in.  sendfile has no
+   MSG_NOSIGNAL: block and consume SIGPIPE as fifo_writev does. */
+static ssize_t try_sendfile(int fd, void *arg, size_t done)
+{
+    struct io_args *a = arg;
+    sigset_t pipe_set, old, pending;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    sigemptyset(&pending);
+    sigpending(&pending);
+    int was_pending = sigismember(&pending, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    ssize_t r = sys_sendfile(fd, a->cnt, (off_t *)a->buf, a->n - done);
+    int err = errno;
+    if (r < 0 && err == EPIPE && !was_pending) {
+        struct timespec zero = {0, 0};
+        while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
+            ;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = err;
+    return r;
+}
+
+ssize_t green_sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
+{
+    if (io_begin(out_fd) != 0)
+        return -1;
+    if (count == 0)
+        return sys_sendfile(out_fd, in_fd, offset, 0);
+    struct io_args a = {.buf = offset, .n = count, .cnt = in_fd};
+    struct green__io_op op = {try_sendfile, &a, count, GREEN__IO_WRITE,
+                              GREEN__IO_ALL};
+    return green__io_retry(out_fd, &op);
 }
 
 /* One non-blocking writev attempt, SIGPIPE-safe for the fd's kind. */

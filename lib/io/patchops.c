@@ -15,6 +15,7 @@ static const struct green__patch_ops ops = {
     green__fd_see,
     green__fd_forget,
     green__fd_copy,
+    green__fd_pass,
     green__io_retry,
     green__io_connect,
     green__numeric_host,

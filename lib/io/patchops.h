@@ -35,6 +35,7 @@ struct green__patch_ops {
     int (*fd_see)(int fd, int policy, struct green__fdinfo **ep);
     void (*fd_forget)(int fd);
     void (*fd_copy)(int oldfd, int newfd);
+    void (*fd_pass)(int fd);    /* behind a FILE* we do not control */
     /* The one retry loop and connect (io.h). */
     ssize_t (*io_retry)(int fd, const struct green__io_op *op);
     int (*io_connect)(int fd, const struct sockaddr *addr, socklen_t len,

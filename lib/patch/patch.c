@@ -21,25 +21,27 @@
    regular files, ttys and other descriptors pass through, and so do
    pipes on fds 0-2, which are usually shared with other processes (a
    shell, make) that must not see O_NONBLOCK appear.  On a managed fd the
-   caller left blocking, a call tries the non-blocking syscall and on
-   EAGAIN waits with green_wait_read/write and retries, so the caller
-   never sees EAGAIN; writes loop until everything is written, as a
-   blocking write does; SO_RCVTIMEO/SO_SNDTIMEO become the wait's
-   deadline (EAGAIN after it, as the kernel does; EINPROGRESS for
-   connect).  Outside a greenlet the same fd still behaves as blocking:
-   the wait is a plain poll(2) that blocks the thread, exactly what the
-   caller would have got without the patch.  On a fd the caller set
-   O_NONBLOCK (through fcntl, ioctl(FIONBIO), SOCK_NONBLOCK or
-   MSG_DONTWAIT) the call is the plain syscall: EAGAIN stays EAGAIN.
-   fcntl(F_GETFL) shows the caller's own flag, not ours.
+   caller left blocking, a call goes through libgreen's one retry loop
+   (green__io_retry): it tries the non-blocking syscall and on EAGAIN
+   waits and retries, so the caller never sees EAGAIN; writes loop until
+   everything is written, as a blocking write does; SO_RCVTIMEO/
+   SO_SNDTIMEO bound the call (EAGAIN after it, as the kernel does;
+   EINPROGRESS for connect).  Outside a greenlet the same fd still
+   behaves as blocking: the wait is a plain poll(2) that blocks the
+   thread, and a signal handler without SA_RESTART ends it with EINTR,
+   as it ends the blocking call.  On a fd the caller set O_NONBLOCK
+   (through fcntl, ioctl(FIONBIO), SOCK_NONBLOCK or MSG_DONTWAIT) the
+   call is the plain syscall: EAGAIN stays EAGAIN.  fcntl(F_GETFL) shows
+   the caller's own flag, not ours.
 
-   The per-fd table is process-wide (fds are), indexed by fd, in chunks
-   allocated on first use; entries are small atomics, so after first
-   sight a call costs no lock and no syscall besides the real one.  close
-   (and green_close, fclose, dup2 onto the fd) clears an entry; creating
-   calls (socket, accept, pipe, ...) reset the entry of the number they
-   return, in case the previous fd with that number was closed behind our
-   back.
+   The per-fd table is libgreen's (lib/io/fd.h), reached through the
+   private ops table (patchops.h): one table for both libraries, so
+   green_close and close, green_read and read agree about every fd.
+   After first sight a call costs no lock and no syscall besides the
+   real one.  close (and fclose, pclose, dup2 onto the fd) forgets an
+   entry; creating calls (socket, accept, pipe, ...) forget the number
+   they return, in case the previous fd with that number was closed
+   behind our back.
 
    Errors are the libc call's, plus the cooperative ones: a wait fails
    with ETIMEDOUT when an enclosing green_timeout expires, ECANCELED when
@@ -70,6 +72,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/select.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -118,7 +121,9 @@ int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *ts,
     X(clock_nanosleep) X(socket) X(socketpair) X(pipe) X(pipe2) X(dup)     \
     X(dup2) X(dup3) X(fclose) X(sigaction) X(signal) X(__read_chk)         \
     X(__recv_chk)                                                          \
-    X(__recvfrom_chk) X(__poll) X(__poll_chk) X(__ppoll_chk)
+    X(__recvfrom_chk) X(__poll) X(__poll_chk) X(__ppoll_chk) X(fdopen)      \
+    X(popen) X(pclose) X(sendfile) X(sendfile64) X(gethostbyname)         \
+    X(gethostbyaddr) X(gethostbyname_r) X(gethostbyaddr_r) X(getnameinfo)
 
 static struct {
 #define X(name) __typeof__(name) *name;
@@ -621,12 +626,17 @@ static ssize_t try_write(int fd, void *arg, size_t done)
     return real.write(fd, (const char *)a->buf + done, a->n - done);
 }
 
-PATCH_EXPORT ssize_t write(int fd, const void *buf, size_t n)
+static ssize_t p_write(int fd, const void *buf, size_t n)
 {
     if (n == 0 || !blocking_fd(fd))
         return REAL(write)(fd, buf, n);
     struct args a = {.buf = (void *)buf, .n = n};
     return run(fd, GREEN__IO_WRITE, try_write, &a, n, 1);
+}
+
+PATCH_EXPORT ssize_t write(int fd, const void *buf, size_t n)
+{
+    return p_write(fd, buf, n);
 }
 
 static ssize_t try_sendto(int fd, void *arg, size_t done)
@@ -697,6 +707,45 @@ PATCH_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
     if (!msg || (flags & MSG_DONTWAIT) || !blocking_fd(fd))
         return REAL(sendmsg)(fd, msg, flags);
     return vec_write(fd, msg, flags, 1);
+}
+
+/* sendfile: a blocking out_fd gets everything, as the kernel gives it
+   on a blocking socket (count bytes, in_fd's end, or an error after
+   progress: the progress).  offset is advanced by the kernel. */
+struct sendfile_args {
+    int in_fd;
+    off64_t *offset;
+    size_t count;
+};
+
+static ssize_t try_sendfile(int fd, void *arg, size_t done)
+{
+    struct sendfile_args *a = arg;
+    return real.sendfile64(fd, a->in_fd, a->offset, a->count - done);
+}
+
+static ssize_t p_sendfile(int out_fd, int in_fd, off64_t *offset,
+                          size_t count)
+{
+    real_ensure();
+    if (count == 0 || !real.sendfile64 || !blocking_fd(out_fd))
+        return real.sendfile64 ? real.sendfile64(out_fd, in_fd, offset, count)
+                               : REAL(sendfile)(out_fd, in_fd,
+                                                (off_t *)offset, count);
+    struct sendfile_args a = {in_fd, offset, count};
+    return run(out_fd, GREEN__IO_WRITE, try_sendfile, &a, count, 1);
+}
+
+PATCH_EXPORT ssize_t sendfile(int out_fd, int in_fd, off_t *offset,
+                              size_t count)
+{
+    return p_sendfile(out_fd, in_fd, (off64_t *)offset, count);
+}
+
+PATCH_EXPORT ssize_t sendfile64(int out_fd, int in_fd, off64_t *offset,
+                                size_t count)
+{
+    return p_sendfile(out_fd, in_fd, offset, count);
 }
 
 /******************************************************************************/
@@ -980,14 +1029,118 @@ PATCH_EXPORT int close(int fd)
     return REAL(close)(fd);
 }
 
+/* glibc's fclose closes the fd with its internal close: forget it here.
+   (A cookie stream's fileno is -1; its close function comes back
+   through close above.) */
 PATCH_EXPORT int fclose(FILE *f)
 {
-    if (is_active() && f) {
+    real_ensure();
+    if (ops && f) {
         int fd = fileno(f);
         if (fd >= 0)
             ops->fd_forget(fd);
     }
     return REAL(fclose)(f);
+}
+
+/******************************************************************************/
+/*  stdio on sockets and pipes                                                */
+/******************************************************************************/
+
+/* glibc's stdio reads and writes with its internal read/write, which
+   nobody can interpose: on a fd with O_NONBLOCK underneath, fgets fails
+   with EAGAIN and fwrite drops what did not fit.  So:
+   - fdopen of a socket or pipe while patching is on returns an
+     fopencookie stream whose I/O goes through the interposed calls
+     (cooperative in a greenlet, blocking elsewhere; a write finishes
+     everything).  Its fileno() is -1, as for any cookie stream.
+   - a FILE we do not control (popen's, an fdopen before patching) keeps
+     its fd blocking: the fd is passed through until it is closed. */
+
+struct cookie {
+    int fd;
+};
+
+static ssize_t cookie_read(void *c, char *buf, size_t n)
+{
+    return p_read(((struct cookie *)c)->fd, buf, n);
+}
+
+/* stdio wants everything written, or 0 for an error. */
+static ssize_t cookie_write(void *c, const char *buf, size_t n)
+{
+    int fd = ((struct cookie *)c)->fd;
+    size_t done = 0;
+    while (done < n) {
+        ssize_t r = p_write(fd, buf + done, n - done);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        done += (size_t)r;
+    }
+    return (ssize_t)done;
+}
+
+static int cookie_seek(void *c, off64_t *pos, int whence)
+{
+    off64_t r = lseek64(((struct cookie *)c)->fd, *pos, whence);
+    if (r < 0)
+        return -1;
+    *pos = r;
+    return 0;
+}
+
+static int cookie_close(void *c)
+{
+    int fd = ((struct cookie *)c)->fd;
+    free(c);
+    return close(fd);
+}
+
+/* A socket, or a pipe/FIFO above fd 2: the fds the patch manages. */
+static int stream_fd(int fd)
+{
+    struct stat sb;
+    return fstat(fd, &sb) == 0 &&
+           (S_ISSOCK(sb.st_mode) || (S_ISFIFO(sb.st_mode) && fd > 2));
+}
+
+PATCH_EXPORT FILE *fdopen(int fd, const char *mode)
+{
+    real_ensure();
+    if (!is_active() || !mode || !stream_fd(fd)) {
+        FILE *f = REAL(fdopen)(fd, mode);
+        if (f && ops && stream_fd(fd))
+            ops->fd_pass(fd); /* before patching: keep it blocking */
+        return f;
+    }
+    struct cookie *c = malloc(sizeof *c);
+    if (!c)
+        return NULL;
+    c->fd = fd;
+    cookie_io_functions_t io = {cookie_read, cookie_write, cookie_seek,
+                                cookie_close};
+    FILE *f = fopencookie(c, mode, io);
+    if (!f)
+        free(c);
+    return f;
+}
+
+PATCH_EXPORT FILE *popen(const char *cmd, const char *type)
+{
+    FILE *f = REAL(popen)(cmd, type);
+    if (f && ops)
+        ops->fd_pass(fileno(f)); /* pclose needs libc's own FILE */
+    return f;
+}
+
+PATCH_EXPORT int pclose(FILE *f)
+{
+    real_ensure();
+    if (ops && f && fileno(f) >= 0)
+        ops->fd_forget(fileno(f));
+    return REAL(pclose)(f);
 }
 
 /* The entry of fd if we manage it, for the calls that read or change
@@ -1182,4 +1335,280 @@ PATCH_EXPORT int getaddrinfo(const char *node, const char *service,
         !ops->numeric_host(node) && coop())
         return green_getaddrinfo(node, service, hints, res);
     return REAL(getaddrinfo)(node, service, hints, res);
+}
+
+/******************************************************************************/
+/*  gethostbyname, gethostbyaddr, getnameinfo                                 */
+/******************************************************************************/
+
+/* The older resolver calls, like getaddrinfo: in a greenlet they run in
+   the hub's threadpool (green_threadpool_call) while the caller waits
+   cooperatively; elsewhere, and for numeric input, they are libc's.
+   The worker calls libc's reentrant variants into a request it shares
+   with the caller.  A caller that got its answer frees the request; one
+   cut off (killed, timed out) hands it over: the worker frees it when
+   it ends, and a job that never runs (withdrawn) stays on the orphan
+   list, reachable, rather than being freed under a worker that might
+   still be about to start it. */
+
+enum { RES_BYNAME, RES_BYADDR, RES_NAMEINFO };
+
+struct resolve {
+    struct resolve *next;       /* on the orphan list */
+    struct resolve **prevp;
+    int orphan;                 /* the caller left (under orphan_mu) */
+    int done;                   /* the worker ended (under orphan_mu) */
+    int kind;                   /* RES_* */
+    int grow;                   /* buf is ours: grow it on ERANGE */
+    int rc;                     /* the libc call's result */
+    int herr;                   /* its h_errno */
+    int err;                    /* its errno */
+    struct hostent he;          /* gethostbyname_r's result, in buf */
+    struct hostent *result;     /* &he or NULL */
+    char *buf;                  /* hostent storage */
+    size_t buflen;
+    int type;                   /* address family (BYADDR) */
+    socklen_t alen;             /* address length (BYADDR, NAMEINFO) */
+    int flags;                  /* getnameinfo's */
+    char *host, *serv;          /* getnameinfo's outputs, in buf */
+    socklen_t hostlen, servlen;
+    struct sockaddr_storage addr;
+    char name[];                /* the host name (BYNAME) */
+};
+
+static pthread_mutex_t orphan_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct resolve *orphans;
+
+static void resolve_free(struct resolve *r)
+{
+    free(r->buf);
+    free(r);
+}
+
+/* The worker is done with r: free it if its caller left. */
+static void resolve_done(struct resolve *r)
+{
+    pthread_mutex_lock(&orphan_mu);
+    int orphan = r->orphan;
+    r->done = 1;
+    if (orphan) {
+        *r->prevp = r->next;
+        if (r->next)
+            r->next->prevp = r->prevp;
+    }
+    pthread_mutex_unlock(&orphan_mu);
+    if (orphan)
+        resolve_free(r);
+}
+
+static void *resolve_run(void *arg)
+{
+    struct resolve *r = arg;
+    for (;;) {
+        if (r->kind == RES_BYNAME)
+            r->rc = real.gethostbyname_r(r->name, &r->he, r->buf, r->buflen,
+                                         &r->result, &r->herr);
+        else if (r->kind == RES_BYADDR)
+            r->rc = real.gethostbyaddr_r(&r->addr, r->alen, r->type, &r->he,
+                                         r->buf, r->buflen, &r->result,
+                                         &r->herr);
+        else
+            r->rc = real.getnameinfo((struct sockaddr *)&r->addr, r->alen,
+                                     r->host, r->hostlen, r->serv,
+                                     r->servlen, r->flags);
+        r->err = errno;
+        if (r->kind == RES_NAMEINFO || r->rc != ERANGE || !r->grow ||
+            r->buflen >= (1 << 20))
+            break;
+        char *b = realloc(r->buf, r->buflen * 2);
+        if (!b)
+            break;
+        r->buf = b;
+        r->buflen *= 2;
+    }
+    resolve_done(r);
+    return NULL;
+}
+
+/* A request for `kind`, with buflen bytes of storage and room for a
+   name.  NULL/ENOMEM. */
+static struct resolve *resolve_new(int kind, const char *name,
+                                   size_t buflen, int grow)
+{
+    size_t nl = name ? strlen(name) + 1 : 0;
+    struct resolve *r = calloc(1, sizeof *r + nl);
+    if (!r)
+        return NULL;
+    r->buf = malloc(buflen ? buflen : 1);
+    if (!r->buf) {
+        free(r);
+        return NULL;
+    }
+    r->buflen = buflen;
+    r->grow = grow;
+    r->kind = kind;
+    if (name)
+        memcpy(r->name, name, nl);
+    return r;
+}
+
+/* Run r in the threadpool.  0 (the caller owns r), or the cooperative
+   error (r is handed over, see above). */
+static int resolve_call(struct resolve *r)
+{
+    if (green_threadpool_call(resolve_run, r, NULL) == 0)
+        return 0;
+    int err = errno;
+    pthread_mutex_lock(&orphan_mu);
+    if (r->done) { /* the job ended after the caller was cut off */
+        pthread_mutex_unlock(&orphan_mu);
+        resolve_free(r);
+        return err;
+    }
+    r->orphan = 1;
+    r->next = orphans;
+    r->prevp = &orphans;
+    if (orphans)
+        orphans->prevp = &r->next;
+    orphans = r;
+    pthread_mutex_unlock(&orphan_mu);
+    return err;
+}
+
+/* Move a hostent whose pointers all point into `from` (len bytes) into
+   `to`: copy the storage, then rebase every pointer. */
+static void hostent_move(struct hostent *dst, const struct hostent *src,
+                         const char *from, char *to, size_t len)
+{
+    memcpy(to, from, len);
+#define REBASE(p) ((p) ? to + ((const char *)(p) - from) : NULL)
+    *dst = *src;
+    dst->h_name = REBASE(src->h_name);
+    dst->h_aliases = (char **)REBASE(src->h_aliases);
+    dst->h_addr_list = (char **)REBASE(src->h_addr_list);
+    for (char **a = dst->h_aliases; a && *a; a++)
+        *a = REBASE(*a);
+    for (char **a = dst->h_addr_list; a && *a; a++)
+        *a = REBASE(*a);
+#undef REBASE
+}
+
+/* gethostbyname's storage: the thread's last request, valid until the
+   thread's next call, as libc's static buffer is. */
+static __thread struct resolve *last_hostent;
+
+static struct hostent *hostent_result(struct resolve *r, int err)
+{
+    if (err) {
+        h_errno = NETDB_INTERNAL;
+        errno = err;
+        return NULL;
+    }
+    if (last_hostent)
+        resolve_free(last_hostent);
+    last_hostent = r;
+    if (!r->result) {
+        h_errno = r->herr;
+        return NULL;
+    }
+    return r->result;
+}
+
+PATCH_EXPORT struct hostent *gethostbyname(const char *name)
+{
+    if (!is_active() || !name || ops->numeric_host(name) || !coop())
+        return REAL(gethostbyname)(name);
+    struct resolve *r = resolve_new(RES_BYNAME, name, 1024, 1);
+    if (!r) {
+        h_errno = NETDB_INTERNAL;
+        errno = ENOMEM;
+        return NULL;
+    }
+    return hostent_result(r, resolve_call(r));
+}
+
+PATCH_EXPORT struct hostent *gethostbyaddr(const void *addr, socklen_t len,
+                                           int type)
+{
+    if (!is_active() || !addr || len > sizeof(struct sockaddr_storage) ||
+        !coop())
+        return REAL(gethostbyaddr)(addr, len, type);
+    struct resolve *r = resolve_new(RES_BYADDR, NULL, 1024, 1);
+    if (!r) {
+        h_errno = NETDB_INTERNAL;
+        errno = ENOMEM;
+        return NULL;
+    }
+    memcpy(&r->addr, addr, len);
+    r->alen = len;
+    r->type = type;
+    return hostent_result(r, resolve_call(r));
+}
+
+PATCH_EXPORT int gethostbyname_r(const char *name, struct hostent *ret,
+                                 char *buf, size_t buflen,
+                                 struct hostent **result, int *h_errnop)
+{
+    if (!is_active() || !name || !ret || !buf || !result || !h_errnop ||
+        ops->numeric_host(name) || !coop())
+        return REAL(gethostbyname_r)(name, ret, buf, buflen, result,
+                                     h_errnop);
+    struct resolve *r = resolve_new(RES_BYNAME, name, buflen, 0);
+    if (!r)
+        return ENOMEM;
+    int err = resolve_call(r);
+    if (err) {
+        *result = NULL;
+        *h_errnop = NETDB_INTERNAL;
+        return err;
+    }
+    int rc = r->rc;
+    *h_errnop = r->herr;
+    *result = NULL;
+    if (r->result) {
+        hostent_move(ret, r->result, r->buf, buf, buflen);
+        *result = ret;
+    }
+    resolve_free(r);
+    return rc;
+}
+
+PATCH_EXPORT int getnameinfo(const struct sockaddr *sa, socklen_t salen,
+                             char *host, socklen_t hostlen, char *serv,
+                             socklen_t servlen, int flags)
+{
+    /* Numeric output needs no lookup. */
+    int numeric = (flags & NI_NUMERICHOST || !host || !hostlen) &&
+                  (flags & NI_NUMERICSERV || !serv || !servlen);
+    if (!is_active() || numeric || !sa ||
+        salen > sizeof(struct sockaddr_storage) || !coop())
+        return REAL(getnameinfo)(sa, salen, host, hostlen, serv, servlen,
+                                 flags);
+    size_t hl = host ? hostlen : 0, sl = serv ? servlen : 0;
+    struct resolve *r = resolve_new(RES_NAMEINFO, NULL, hl + sl, 0);
+    if (!r)
+        return EAI_MEMORY;
+    memcpy(&r->addr, sa, salen);
+    r->alen = salen;
+    r->flags = flags;
+    r->host = hl ? r->buf : NULL;
+    r->hostlen = (socklen_t)hl;
+    r->serv = sl ? r->buf + hl : NULL;
+    r->servlen = (socklen_t)sl;
+    int err = resolve_call(r);
+    if (err) {
+        errno = err;
+        return EAI_SYSTEM;
+    }
+    int rc = r->rc;
+    if (rc == 0) {
+        if (hl)
+            memcpy(host, r->host, hl);
+        if (sl)
+            memcpy(serv, r->serv, sl);
+    } else if (rc == EAI_SYSTEM) {
+        errno = r->err;
+    }
+    resolve_free(r);
+    return rc;
 }
