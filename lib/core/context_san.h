@@ -41,8 +41,13 @@ void __tsan_switch_to_fiber(void *fiber, unsigned flags);
 #endif
 
 
+/* Always inlined: under TSan an instrumented function of its own would
+   enter on one fiber's shadow stack and return on the other's (the
+   switch happens in between), unbalancing both. */
+#define GREEN__SAN_INLINE static inline __attribute__((always_inline))
+
 /* Before switching from `from` to `to` (from == NULL: from is dying). */
-static inline void green__san_before_switch(struct green__ctx *from,
+GREEN__SAN_INLINE void green__san_before_switch(struct green__ctx *from,
                                             const struct green__ctx *to)
 {
 #ifdef GREEN_ASAN
@@ -57,7 +62,7 @@ static inline void green__san_before_switch(struct green__ctx *from,
 }
 
 /* Back on `self`'s stack after a switch (self == NULL: first entry). */
-static inline void green__san_after_switch(struct green__ctx *self)
+GREEN__SAN_INLINE void green__san_after_switch(struct green__ctx *self)
 {
 #ifdef GREEN_ASAN
     __sanitizer_finish_switch_fiber(self ? self->asan_fake_stack : NULL,
