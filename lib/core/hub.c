@@ -15,11 +15,9 @@
    only report their still-unread fds again. */
 #include "hub.h"
 #include "greenlet.h"
-#include "sys.h"
 #include "timeout.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <pthread.h>
@@ -99,30 +97,6 @@ static void embed_check(struct ev_loop *loop, ev_check *w, int revents);
 static void embed_idle(struct ev_loop *loop, ev_idle *w, int revents);
 
 
-/* libev aborts (an assert in its epoll backend) when asked to watch its
-   own epoll fd, which a user's stale fd number can name once the hub
-   made it.  That fd takes the lowest free number when the loop is
-   created: probe the number before, confirm it after (another thread may
-   have taken it), and io.c refuses to touch it. */
-static int lowest_free_fd(void)
-{
-    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (fd >= 0)
-        green__sys_close(fd);
-    return fd;
-}
-
-static int epoll_fd_or_minus_one(int fd)
-{
-    char path[32], target[32];
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-    ssize_t n = fd >= 0 ? readlink(path, target, sizeof target - 1) : -1;
-    if (n <= 0)
-        return -1;
-    target[n] = '\0';
-    return strcmp(target, "anon_inode:[eventpoll]") == 0 ? fd : -1;
-}
-
 /* Hooks run on every new hub (green__hub_on_create).  Written by
    constructors before main, read afterwards: no lock. */
 static void (*create_hooks[4])(struct green__hub *);
@@ -150,7 +124,6 @@ static struct green__hub *hub_create(struct ev_loop *loop)
         return NULL;
     }
     hub->thread = pthread_self();
-    hub->backend_fd = -1;
     green__list_init(&hub->runq);
     green__list_init(&hub->live);
     green__list_init(&hub->linkq);
@@ -170,9 +143,7 @@ static struct green__hub *hub_create(struct ev_loop *loop)
            watcher would reap every child of the process (a plain
            waitpid() elsewhere would get ECHILD), and the application may
            want that loop for itself (green_hub_attach). */
-        int probe = lowest_free_fd();
         loop = ev_loop_new(EVFLAG_AUTO);
-        hub->backend_fd = loop ? epoll_fd_or_minus_one(probe) : -1;
         if (!loop) {
             free(hub);
             errno = ENOMEM;

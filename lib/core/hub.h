@@ -111,8 +111,6 @@ enum green__fork_phase {
 struct green__hub {
     struct ev_loop *loop;       /* the libev loop */
     int own_loop;               /* 1 if we created loop (not attached) */
-    int backend_fd;             /* libev's epoll fd, -1 if unknown: io.c
-                                   never watches or reads it */
     int embedded;               /* green_hub_attach: the app runs ev_run */
     pthread_t thread;           /* owner thread */
     struct green *current;      /* running greenlet */

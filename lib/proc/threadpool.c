@@ -37,6 +37,7 @@
 #include <string.h>
 
 #include "core/hub.h"
+#include "io/net.h"
 #include "proc.h"
 #include "sync/sync.h"
 
@@ -652,11 +653,8 @@ static int all_digits(const char *s)
    lookup that could block, so they skip the thread hop. */
 static int numeric_only(const char *node, const char *service)
 {
-    if (!node || (service && !all_digits(service)))
-        return 0;
-    unsigned char buf[sizeof(struct in6_addr)];
-    return inet_pton(AF_INET, node, buf) == 1 ||
-           inet_pton(AF_INET6, node, buf) == 1;
+    return node && (!service || all_digits(service)) &&
+           green__numeric_host(node);
 }
 
 int green_getaddrinfo(const char *node, const char *service,
