@@ -57,7 +57,6 @@ void *diag_busy_loop(void *arg)
 
 START_TEST(busy_loop_is_reported_once_with_id_and_name)
 {
-    /* MON-1 */
     FILE *tmp;
     int saved = capture_stderr(&tmp);
     ck_assert_int_eq(green_monitor_start(0.1), 0);
@@ -219,7 +218,6 @@ static void *waiter(void *arg)
 
 START_TEST(a_program_that_only_waits_is_never_reported)
 {
-    /* MON-2 */
     FILE *tmp;
     int saved = capture_stderr(&tmp);
     ck_assert_int_eq(green_monitor_start(0.1), 0);

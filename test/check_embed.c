@@ -72,7 +72,7 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
         ev_timer_stop(loop, w);
 }
 
-/* Pending events seen by the loop's invoke callback (EMB-2 probe: an
+/* Pending events seen by the loop's invoke callback (probe: an
    active check/idle/prepare watcher would be pending every iteration). */
 static unsigned probe_pending;
 static void probe_invoke(struct ev_loop *loop)
@@ -81,7 +81,7 @@ static void probe_invoke(struct ev_loop *loop)
     ev_invoke_pending(loop);
 }
 
-/* EMB-2: nothing of libgreen's is left in loop. */
+/* Nothing of libgreen's is left in loop. */
 static void assert_loop_clean(struct ev_loop *loop)
 {
     ck_assert_int_eq(ev_pending_count(loop), 0);
@@ -121,7 +121,6 @@ static void shutdown_and_destroy(struct ev_loop *loop)
 
 START_TEST(app_loop_timers_and_greenlets_interleave)
 {
-    /* EMB-1 */
     alarm(20);
     struct app app;
     memset(&app, 0, sizeof app);
@@ -282,7 +281,7 @@ static void shutdown_with_everything_parked(struct ev_loop *loop)
 
 START_TEST(shutdown_leaves_app_loop_clean)
 {
-    /* EMB-2, own loop. */
+    /* Own loop. */
     alarm(20);
     struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
     shutdown_with_everything_parked(loop);
@@ -300,7 +299,7 @@ END_TEST
 
 START_TEST(shutdown_leaves_default_loop_clean)
 {
-    /* EMB-2 on libev's default loop: the child watcher goes too. */
+    /* On libev's default loop: the child watcher goes too. */
     alarm(20);
     struct ev_loop *loop = ev_default_loop(0);
     shutdown_with_everything_parked(loop);

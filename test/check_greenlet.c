@@ -31,7 +31,7 @@ static void *sleeper(void *arg)
 
 START_TEST(spawn_runs_fn_with_arg_and_keeps_value)
 {
-    void *big = (void *)(uintptr_t)0x7fff12345678ULL; /* SW-9 */
+    void *big = (void *)(uintptr_t)0x7fff12345678ULL;
     green_t *g = green_spawn(record, big);
     ck_assert_ptr_nonnull(g);
     ck_assert_int_eq(green_done(g), 0);
@@ -69,7 +69,7 @@ static void *yielder(void *arg)
 
 START_TEST(sleep0_interleaves_strictly_fifo)
 {
-    /* TIM-1: A B C A B C A B C, the same on every run. */
+    /* A B C A B C A B C, the same on every run. */
     for (int run = 0; run < 3; run++) {
         trace_reset();
         green_t *g[3];
@@ -140,7 +140,7 @@ static void *empty(void *arg)
 
 START_TEST(spawn_join_release_cycles_do_not_leak)
 {
-    /* LIF-7: 100,000 cycles, RSS back near its start. */
+    /* 100,000 cycles, RSS back near its start. */
     for (int i = 0; i < 1000; i++) {
         green_t *g = green_spawn(empty, NULL);
         green_join(g, -1);
@@ -239,7 +239,7 @@ static void *park_forever(void *arg)
 
 START_TEST(join_that_can_never_end_is_edeadlk)
 {
-    /* LIF-9: gevent's LoopExit. */
+    /* gevent's LoopExit. */
     alarm(10);
     green_t *g = green_spawn(park_forever, NULL);
     GREEN_ASSERT_ERRNO(green_join(g, -1), EDEADLK);
@@ -297,7 +297,7 @@ START_TEST(kill_while_sleeping_is_ecanceled_and_sticky)
     ck_assert_int_eq(errs[1], ECANCELED);
     ck_assert_int_eq(errs[2], ECANCELED);
     ck_assert_int_eq(green_error(g), ECANCELED);
-    /* LIF-3: killing again, and a finished greenlet, is harmless. */
+    /* Killing again, and a finished greenlet, is harmless. */
     ck_assert_int_eq(green_kill(g, 1), 0);
     green_t *both[2] = {g, g};
     ck_assert_int_eq(green_killall(both, 2, 1), 0);
@@ -326,7 +326,7 @@ END_TEST
 
 START_TEST(kill_of_a_greenlet_that_keeps_blocking_finishes_it)
 {
-    /* LIF-4: every blocking call fails at once, so the loop ends. */
+    /* Every blocking call fails at once, so the loop ends. */
     int errs[3];
     green_t *g = green_spawn(sticky_cancel, errs);
     ck_assert_int_eq(green_yield(), 0);
@@ -379,7 +379,6 @@ static void *failer(void *arg)
 
 START_TEST(exit_and_fail_set_value_and_error)
 {
-    /* LIF-10 */
     green_t *e = green_spawn(exiter, NULL);
     green_t *f = green_spawn(failer, (void *)(intptr_t)ENOENT);
     ck_assert_int_eq(green_join(e, -1), 0);
@@ -410,7 +409,6 @@ static void on_done(green_t *g, void *arg)
 
 START_TEST(links_run_in_order_once_in_the_hub)
 {
-    /* LIF-6 */
     nlinks = 0;
     link_in_hub_blocks = 0;
     green_t *g = green_spawn(empty, NULL);
@@ -575,7 +573,6 @@ static void *clobber(void *arg)
 
 START_TEST(each_greenlet_keeps_its_errno)
 {
-    /* SW-5, SW-6 */
     int out[2] = {-1, -1};
     green_t *a = green_spawn(set_errno_then_yield, out);
     green_t *b = green_spawn(clobber, NULL);
@@ -610,7 +607,7 @@ static void *read_rounding(void *arg)
 
 START_TEST(each_greenlet_keeps_its_fp_rounding_mode)
 {
-    /* SW-8: the switch saves MXCSR and the x87 control word. */
+    /* The switch saves MXCSR and the x87 control word. */
     int out[2] = {-1, -1};
     green_t *a = green_spawn(round_up_and_yield, out);
     green_t *b = green_spawn(read_rounding, out);

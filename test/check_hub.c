@@ -18,7 +18,6 @@ static void *sleep_then_record(void *arg)
 
 START_TEST(sleep_is_never_early_and_not_much_late)
 {
-    /* TIM-7 */
     for (int i = 0; i < 20; i++) {
         double t0 = test_now();
         ck_assert_int_eq(green_sleep(0.05), 0);
@@ -29,7 +28,7 @@ END_TEST
 
 START_TEST(equal_deadlines_fire_in_start_order)
 {
-    /* TIM-2: A then B, then B then A. */
+    /* A then B, then B then A. */
     double args[4][2] = {{0.05, 1}, {0.05, 2}, {0.05, 3}, {0.05, 4}};
     norder = 0;
     green_t *g[4];
@@ -77,7 +76,6 @@ static void *sleep_01(void *arg)
 
 START_TEST(ten_thousand_sleepers_finish_in_about_one_sleep)
 {
-    /* TIM-6 */
     enum { MAX = 10000 };
     static green_t *g[MAX];
     /* ASan gives every new fiber its own fake stack, which makes
@@ -123,7 +121,7 @@ static void *timed_waiter(void *arg)
 
 START_TEST(yield_storm_does_not_starve_timers)
 {
-    /* TIM-3: two greenlets yield forever while a timeout is armed. */
+    /* Two greenlets yield forever while a timeout is armed. */
     alarm(20);
     stop_storm = 0;
     storm_yields = 0;
@@ -167,7 +165,6 @@ END_TEST
 
 START_TEST(timeout_edges)
 {
-    /* TIM-4 */
     green_t *g = green_spawn(sleep_01, NULL);
     GREEN_ASSERT_ERRNO(green_join(g, 0), EAGAIN);
     GREEN_ASSERT_ERRNO(green_join(g, NAN), EINVAL);

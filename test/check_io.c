@@ -1,6 +1,5 @@
 /* Cooperative I/O on fds: read/write family, waits, timeouts, kill,
-   green_close, SIGPIPE, partial writes (RELIABILITY IO-1, 2, 3, 5, 6,
-   10, 11). */
+   green_close, SIGPIPE, partial writes. */
 #include <ev.h>
 #include <limits.h>
 #include <math.h>
@@ -256,7 +255,7 @@ END_TEST
 
 
 /******************************************************************************/
-/*  Partial writes (IO-10)                                                    */
+/*  Partial writes                                                            */
 /******************************************************************************/
 
 enum { BIG = 1 << 20 };
@@ -429,7 +428,7 @@ START_TEST(read_in_hub_is_EDEADLK)
 END_TEST
 
 /******************************************************************************/
-/*  Kill during a wait, then reuse (IO-5)                                     */
+/*  Kill during a wait, then reuse                                            */
 /******************************************************************************/
 
 START_TEST(kill_during_read_then_reuse_fd)
@@ -504,7 +503,7 @@ START_TEST(kill_during_accept_then_accept_again)
     ck_assert_int_eq(connect(c, (struct sockaddr *)&addr, sizeof addr), 0);
     ck_assert_int_eq(green_join(gb, 5), 0);
     ck_assert_int_ge(b.rc, 0);
-    /* Accepted fds are non-blocking and close-on-exec (IO-9). */
+    /* Accepted fds are non-blocking and close-on-exec. */
     ck_assert(test_is_nonblock(b.rc));
     ck_assert(test_is_cloexec(b.rc));
     green_close(b.rc);
@@ -575,7 +574,7 @@ START_TEST(connect_reports_the_real_error)
 END_TEST
 
 /******************************************************************************/
-/*  green_close (IO-1, IO-2, IO-3)                                            */
+/*  green_close                                                               */
 /******************************************************************************/
 
 struct closer {
@@ -621,7 +620,7 @@ END_TEST
 
 START_TEST(reused_fd_number_gets_a_fresh_watcher)
 {
-    /* IO-2: after IO-1 a new pipe takes the same number; waiting on it
+    /* After the close above a new pipe takes the same number; waiting on it
        works, and the woken greenlets never touched it. */
     int sv[2];
     test_socketpair(sv);
@@ -710,7 +709,7 @@ START_TEST(close_overrides_a_pending_readiness_wakeup)
 }
 END_TEST
 
-/* IO-3: green_close from the hub (a link callback) while green_connect
+/* green_close from the hub (a link callback) while green_connect
    is pending: the connect fails with EBADF. */
 static int link_close_fd;
 
@@ -750,7 +749,7 @@ START_TEST(close_from_hub_fails_pending_connect)
 END_TEST
 
 /******************************************************************************/
-/*  SIGPIPE (IO-6)                                                            */
+/*  SIGPIPE                                                                   */
 /******************************************************************************/
 
 static void assert_sigpipe_untouched(const struct sigaction *before,
@@ -807,7 +806,7 @@ START_TEST(write_to_closed_pipe_is_EPIPE_not_SIGPIPE)
 END_TEST
 
 /******************************************************************************/
-/*  Diagnostics and leaks (IO-11)                                             */
+/*  Diagnostics and leaks                                                     */
 /******************************************************************************/
 
 START_TEST(dump_shows_the_fd_waited_on)

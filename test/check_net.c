@@ -1,5 +1,5 @@
 /* green_tcp_listen / green_tcp_connect: ports, families, errors, flags
-   of the fds libgreen creates (IO-9), TCP ping-pong. */
+   of the fds libgreen creates, TCP ping-pong. */
 #include <math.h>
 #include <netinet/tcp.h>
 #include <stdint.h>
@@ -104,7 +104,7 @@ END_TEST
 
 START_TEST(fds_created_by_libgreen_are_cloexec)
 {
-    /* IO-9: listening, connected and accepted sockets, and libev's own
+    /* Listening, connected and accepted sockets, and libev's own
        fds (the epoll fd is the first fd the hub opens). */
     int probe = dup(0);
     close(probe);

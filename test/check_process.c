@@ -94,7 +94,6 @@ static pid_t fork_exit_after(double seconds, int code)
 
 START_TEST(waitpid_while_other_greenlets_tick)
 {
-    /* SIG-5 */
     alarm(20);
     green_t *t = green_spawn(test_ticker, &ticks);
     pid_t pid = fork_exit_after(0.1, 7);
@@ -334,7 +333,7 @@ static void *writer_after(void *a)
 
 START_TEST(fork_child_spawns_sleeps_does_io_and_exits_0)
 {
-    /* FRK-1: prime the hub with a timer and an fd watcher first. */
+    /* Prime the hub with a timer and an fd watcher first. */
     alarm(20);
     int sv[2];
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
@@ -384,7 +383,7 @@ START_TEST(fork_child_spawns_sleeps_does_io_and_exits_0)
 }
 END_TEST
 
-/* FRK-2's watcher: counts events and consumes what it reads. */
+/* The fork test's watcher: counts events and consumes what it reads. */
 struct counting {
     ev_io io;
     int events;
@@ -405,7 +404,7 @@ static void counting_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 START_TEST(watcher_started_before_fork_fires_once_in_child)
 {
-    /* FRK-2 (libuv fork_socketpair_started) */
+    /* (libuv fork_socketpair_started) */
     alarm(20);
     int sv[2];
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
@@ -485,7 +484,7 @@ static void *short_tp_caller(void *a)
 
 START_TEST(threadpool_works_in_child)
 {
-    /* FRK-3: live workers at fork time, one running a job. */
+    /* Live workers at fork time, one running a job. */
     alarm(30);
     for (int i = 0; i < 3; i++)
         ck_assert_int_eq(green_threadpool_call(job_double, NULL, NULL), 0);
@@ -572,7 +571,7 @@ static void kept_finish(struct kept *k, char byte)
 
 START_TEST(kept_greenlets_run_only_when_child_yields_and_can_be_killed)
 {
-    /* FRK-4: gevent's policy: the child keeps every greenlet. */
+    /* gevent's policy: the child keeps every greenlet. */
     struct kept k;
     kept_start(&k);
     green_t *a = k.a, *b = k.b;
@@ -601,7 +600,7 @@ END_TEST
 
 START_TEST(kept_greenlets_run_in_child_each_event_once)
 {
-    /* FRK-4, other half: the child yields and its copies run. */
+    /* Other half: the child yields and its copies run. */
     struct kept k;
     kept_start(&k);
     green_t *a = k.a, *b = k.b;
@@ -634,7 +633,7 @@ static void *sig_waiter(void *a)
 
 START_TEST(fork_keeps_signal_mask_and_waiters)
 {
-    /* SIG-6 and FRK-7: the mask is not changed by green_fork (so an exec
+    /* The mask is not changed by green_fork (so an exec
        in the child starts with the parent's mask, here empty), and a kept
        signal waiter in the child wakes for the child's own signal. */
     alarm(20);
@@ -682,7 +681,7 @@ static void *overflow(void *a)
 
 START_TEST(guard_page_still_works_in_child)
 {
-    /* FRK-5: the overflow report comes from the child. */
+    /* The overflow report comes from the child. */
     alarm(20);
     int errp[2];
     ck_assert_int_eq(pipe(errp), 0);

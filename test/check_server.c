@@ -1,6 +1,6 @@
 /* green_server_*: address forms, one greenlet per connection, fd closed
    after the handler, connection limit, stop semantics, 1,000 concurrent
-   echo clients, EMFILE back-off (IO-7). */
+   echo clients, EMFILE back-off. */
 #include <stdint.h>
 #include <sys/resource.h>
 #include <sys/un.h>
@@ -385,7 +385,7 @@ START_TEST(free_without_stop_closes_everything)
 END_TEST
 
 /******************************************************************************/
-/*  EMFILE (IO-7)                                                             */
+/*  EMFILE                                                                    */
 /******************************************************************************/
 
 static double cpu_seconds(void)

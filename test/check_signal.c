@@ -51,7 +51,6 @@ static int ticks; /* counted by test_ticker */
 
 START_TEST(two_waiters_both_wake)
 {
-    /* SIG-1 */
     alarm(20);
     struct wait_rec a = {SIGUSR1, -1, 9, 0, 0}, b = {SIGUSR1, 5, 9, 0, 0};
     green_t *ga = green_spawn(waiter, &a), *gb = green_spawn(waiter, &b);
@@ -110,7 +109,7 @@ static void *round_waiter(void *a)
 
 START_TEST(thousand_rounds_no_lost_or_double_wakeup)
 {
-    /* SIG-2: each round the main greenlet sends, then waits for the
+    /* Each round the main greenlet sends, then waits for the
        waiter to count it.  alarm-guarded for CK_FORK=no runs. */
     alarm(60);
     enum { ROUNDS = 1000 };
@@ -139,7 +138,7 @@ END_TEST
 
 START_TEST(timeout_then_watcher_stopped)
 {
-    /* SIG-3, first half.  SIG_IGN before: restored after, so a later
+    /* First half.  SIG_IGN before: restored after, so a later
        SIGUSR1 is ignored, not fatal. */
     set_handler(SIGUSR1, SIG_IGN);
     double t0 = test_now();
@@ -156,7 +155,7 @@ END_TEST
 
 START_TEST(kill_during_wait_is_ecanceled)
 {
-    /* SIG-3, second half. */
+    /* Second half. */
     set_handler(SIGUSR1, SIG_IGN);
     struct wait_rec w = {SIGUSR1, -1, 9, 0, 0};
     green_t *g = green_spawn(waiter, &w);
@@ -221,7 +220,6 @@ static void on_usr1(int s)
 
 START_TEST(user_handler_for_other_signal_untouched)
 {
-    /* SIG-4 */
     alarm(20);
     set_handler(SIGUSR2, on_usr2);
     set_handler(SIGUSR1, on_usr1);

@@ -51,7 +51,6 @@ static void nested(double outer_s, double inner_s, int inner_wins)
 
 START_TEST(nested_timeouts_the_earliest_wins)
 {
-    /* TIM-5 */
     nested(0.2, 0.05, 1);
     nested(0.05, 0.2, 0);
 }
