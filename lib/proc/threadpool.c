@@ -69,15 +69,16 @@ struct job {
     void (*done)(void *arg, void *value, int ran);
 };
 
-struct pool;
+struct tpool;
 
 struct worker {
     struct green__list node;    /* in pool->workers, then pool->exited */
     pthread_t tid;
-    struct pool *pool;
+    struct tpool *pool;
 };
 
-struct pool {
+/* The threadpool of one hub ("tpool": not a green_pool of greenlets). */
+struct tpool {
     struct green__hub *hub;     /* owner; its loop receives the async */
     pthread_mutex_t mu;         /* guards the lists and counters below */
     pthread_cond_t cv;          /* workers wait here for jobs */
@@ -122,7 +123,7 @@ void green__block_signals(sigset_t *old)
 static void *worker_main(void *p)
 {
     struct worker *w = p;
-    struct pool *pool = w->pool;
+    struct tpool *pool = w->pool;
     pthread_mutex_lock(&pool->mu);
     for (;;) {
         /* Leave on shutdown, or when set_size shrank the pool. */
@@ -163,7 +164,7 @@ static void *worker_main(void *p)
 }
 
 /* Start one worker.  Under pool->mu; 0 or an errno value. */
-static int spawn_worker(struct pool *pool)
+static int spawn_worker(struct tpool *pool)
 {
     struct worker *w = malloc(sizeof *w);
     if (!w)
@@ -187,7 +188,7 @@ static int spawn_worker(struct pool *pool)
 
 /* Start workers while queued jobs outnumber the workers free to take
    them.  Under pool->mu; returns the last creation error, or 0. */
-static int grow(struct pool *pool)
+static int grow(struct tpool *pool)
 {
     int err = 0;
     while (pool->queued > pool->idle && pool->nworkers < pool->size) {
@@ -199,7 +200,7 @@ static int grow(struct pool *pool)
 }
 
 /* Join the workers that left after a shrink.  Hub thread. */
-static void reap_exited(struct pool *pool)
+static void reap_exited(struct tpool *pool)
 {
     struct green__list gone;
     green__list_init(&gone);
@@ -251,7 +252,7 @@ static void async_finish(struct job *j)
 }
 
 /* Reference the async watcher exactly while jobs are outstanding. */
-static void update_ref(struct pool *pool)
+static void update_ref(struct tpool *pool)
 {
     struct ev_loop *loop = pool->hub->loop;
     if (pool->outstanding > 0 && !pool->referenced) {
@@ -265,7 +266,7 @@ static void update_ref(struct pool *pool)
 
 /* Hand every finished job to its caller (or free it if the caller is
    gone).  Hub thread: the async callback, or green_fork's child. */
-static void collect(struct pool *pool)
+static void collect(struct tpool *pool)
 {
     struct green__list ready;
     green__list_init(&ready);
@@ -298,27 +299,27 @@ static void async_cb(struct ev_loop *loop, ev_async *w, int revents)
     collect(w->data);
 }
 
-static void pool_term(struct green__hub *hub, void *state);
-static void pool_fork(struct green__hub *hub, void *state, int phase);
-static size_t pool_watchers(struct green__hub *hub, void *state)
+static void tpool_term(struct green__hub *hub, void *state);
+static void tpool_fork(struct green__hub *hub, void *state, int phase);
+static size_t tpool_watchers(struct green__hub *hub, void *state)
 {
     (void)hub;
-    return ((struct pool *)state)->outstanding > 0;
+    return ((struct tpool *)state)->outstanding > 0;
 }
-static struct green__module pool_module = {
-    .name = "threadpool", .term = pool_term, .fork = pool_fork,
-    .watchers = pool_watchers};
+static struct green__module tpool_module = {
+    .name = "threadpool", .term = tpool_term, .fork = tpool_fork,
+    .watchers = tpool_watchers};
 
 /* This hub's pool, created on first use (no thread yet); NULL/ENOMEM. */
-static struct pool *pool_get(struct green__hub *hub)
+static struct tpool *tpool_get(struct green__hub *hub)
 {
-    struct pool *pool = green__module_state(hub, &pool_module);
+    struct tpool *pool = green__module_state(hub, &tpool_module);
     if (GREEN_LIKELY(pool != NULL))
         return pool;
     pool = calloc(1, sizeof *pool);
     if (!pool)
         return NULL;
-    if (green__module_attach(hub, &pool_module, pool) != 0) {
+    if (green__module_attach(hub, &tpool_module, pool) != 0) {
         free(pool);
         return NULL;
     }
@@ -348,9 +349,9 @@ static struct pool *pool_get(struct green__hub *hub)
 
 /* Shutdown: join every worker (waiting for the jobs they run), then free
    every job: their callers are being discarded with the hub. */
-static void pool_term(struct green__hub *hub, void *state)
+static void tpool_term(struct green__hub *hub, void *state)
 {
-    struct pool *pool = state;
+    struct tpool *pool = state;
     pthread_mutex_lock(&pool->mu);
     pool->stopping = 1;
     pthread_cond_broadcast(&pool->cv);
@@ -390,12 +391,12 @@ static void pool_term(struct green__hub *hub, void *state)
     free(pool);
 }
 
-static void pool_fork_child(struct pool *pool);
+static void tpool_fork_child(struct tpool *pool);
 
-static void pool_fork(struct green__hub *hub, void *state, int phase)
+static void tpool_fork(struct green__hub *hub, void *state, int phase)
 {
     (void)hub;
-    struct pool *pool = state;
+    struct tpool *pool = state;
     if (!pool)
         return;
     switch (phase) {
@@ -410,7 +411,7 @@ static void pool_fork(struct green__hub *hub, void *state, int phase)
            condition-variable waits did not survive. */
         pthread_mutex_init(&pool->mu, NULL);
         pthread_cond_init(&pool->cv, NULL);
-        pool_fork_child(pool);
+        tpool_fork_child(pool);
         break;
     }
 }
@@ -418,7 +419,7 @@ static void pool_fork(struct green__hub *hub, void *state, int phase)
 /* In green_fork's child (the forking greenlet's context): forget the
    parent's workers, fail the calls whose job was running, and start
    workers for the jobs still queued. */
-static void pool_fork_child(struct pool *pool)
+static void tpool_fork_child(struct tpool *pool)
 {
     struct green__list *n;
     while ((n = green__list_pop(&pool->workers)) != NULL)
@@ -441,7 +442,7 @@ static void pool_fork_child(struct pool *pool)
 
 /* Queue j for a worker.  0, or EAGAIN/ENOMEM (j is freed) when no
    worker exists or can be created to take it. */
-static int submit(struct pool *pool, struct job *j)
+static int submit(struct tpool *pool, struct job *j)
 {
     pthread_mutex_lock(&pool->mu);
     green__list_push(&pool->queue, &j->node);
@@ -471,7 +472,7 @@ static void job_undo(struct green__clause *c)
     j->clause = NULL;
     if (c->fired)
         return; /* collected: the caller frees it */
-    struct pool *pool = green__module_state(c->g->hub, &pool_module);
+    struct tpool *pool = green__module_state(c->g->hub, &tpool_module);
     pthread_mutex_lock(&pool->mu);
     if (j->state == JOB_QUEUED) {
         green__list_remove(&j->node);
@@ -493,10 +494,10 @@ static int run_job(green_fn fn, void *arg, void **result,
                    void (*orphan)(void *arg, int finished))
 {
     struct green__wait w;
-    struct pool *pool = NULL;
+    struct tpool *pool = NULL;
     struct job *j = NULL;
     int err = green__wait_begin(&w, -1, "in the threadpool", 0);
-    if (!err && !(pool = pool_get(w.g->hub)))
+    if (!err && !(pool = tpool_get(w.g->hub)))
         err = ENOMEM;
     if (!err && !(j = calloc(1, sizeof *j)))
         err = ENOMEM;
@@ -563,7 +564,7 @@ green_result_t *green_threadpool_async(green_fn fn, void *arg,
     struct green__hub *hub = green__hub_get();
     if (!hub)
         return NULL;
-    struct pool *pool = pool_get(hub);
+    struct tpool *pool = tpool_get(hub);
     struct job *j = pool ? calloc(1, sizeof *j) : NULL;
     green_result_t *r = j ? green_result_new() : NULL;
     if (!r) {
@@ -597,7 +598,7 @@ int green_threadpool_set_size(size_t n)
     struct green__hub *hub = green__hub_get();
     if (!hub)
         return -1;
-    struct pool *pool = pool_get(hub);
+    struct tpool *pool = tpool_get(hub);
     if (!pool)
         return green__fail(ENOMEM);
     pthread_mutex_lock(&pool->mu);
