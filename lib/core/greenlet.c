@@ -518,12 +518,18 @@ int green_killed(void)
 /*  Links                                                                     */
 /******************************************************************************/
 
+/* The argument checks of link and unlink: 0 or an errno value. */
+static int check_link(struct green__hub **hubp, green_t *g,
+                      void (*cb)(green_t *g, void *arg))
+{
+    int err = check_target(hubp, g, 0);
+    return !err && !cb ? EINVAL : err;
+}
+
 int green_link(green_t *g, void (*cb)(green_t *g, void *arg), void *arg)
 {
     struct green__hub *hub;
-    int err = check_target(&hub, g, 0);
-    if (!err && !cb)
-        err = EINVAL;
+    int err = check_link(&hub, g, cb);
     if (err)
         return green__fail(err);
     struct green__link *l = malloc(sizeof *l);
@@ -548,9 +554,7 @@ int green_link(green_t *g, void (*cb)(green_t *g, void *arg), void *arg)
 int green_unlink(green_t *g, void (*cb)(green_t *g, void *arg), void *arg)
 {
     struct green__hub *hub;
-    int err = check_target(&hub, g, 0);
-    if (!err && !cb)
-        err = EINVAL;
+    int err = check_link(&hub, g, cb);
     if (err)
         return green__fail(err);
     /* The oldest matching link that has not run (a running callback is

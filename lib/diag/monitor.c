@@ -323,6 +323,18 @@ static struct diag *diag_get(struct green__hub *hub)
     return d;
 }
 
+/* This thread's hub and its diagnostics state (created if needed); NULL
+   with errno ENOMEM. */
+static struct diag *diag_current(struct green__hub **hubp)
+{
+    struct green__hub *hub = green__hub_get();
+    struct diag *d = hub ? diag_get(hub) : NULL;
+    if (hub && !d)
+        errno = ENOMEM;
+    *hubp = hub;
+    return d;
+}
+
 /******************************************************************************/
 /*  Start and stop                                                            */
 /******************************************************************************/
@@ -379,12 +391,10 @@ int green_monitor_start(double seconds)
 {
     if (!(seconds > 0 && seconds <= MONITOR_MAX_THRESHOLD))
         return green__fail(EINVAL); /* also NaN and INFINITY */
-    struct green__hub *hub = green__hub_get();
-    if (!hub)
-        return -1;
-    struct diag *d = diag_get(hub);
+    struct green__hub *hub;
+    struct diag *d = diag_current(&hub);
     if (!d)
-        return green__fail(ENOMEM);
+        return -1;
     monitor_term(d); /* restart with the new threshold */
     struct monitor *m = calloc(1, sizeof *m);
     if (!m)
@@ -528,12 +538,10 @@ int green_dump_on_signal(int signum)
 {
     if (signum != 0 && !dump_signum_ok(signum))
         return green__fail(EINVAL);
-    struct green__hub *hub = green__hub_get();
-    if (!hub)
-        return -1;
-    struct diag *d = diag_get(hub);
+    struct green__hub *hub;
+    struct diag *d = diag_current(&hub);
     if (!d)
-        return green__fail(ENOMEM);
+        return -1;
     pthread_mutex_lock(&dump_mu);
     int err = 0;
     if (signum)

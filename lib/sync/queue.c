@@ -274,13 +274,21 @@ int green_queue_put(green_queue_t *q, void *item, double timeout)
                                         : "putting to a full queue");
 }
 
-int green_queue_get(green_queue_t *q, void **item, double timeout)
+/* The argument checks of get and peek: 0 or an errno value. */
+static int take_args_check(const green_queue_t *q, void **item,
+                           double timeout)
 {
     int err = green__owner_check(q, q ? q->hub : NULL);
     if (!err && !item)
         err = EINVAL;
     if (!err)
         err = green__timeout_valid(timeout);
+    return err;
+}
+
+int green_queue_get(green_queue_t *q, void **item, double timeout)
+{
+    int err = take_args_check(q, item, timeout);
     if (err)
         return green__fail(err);
     if (q->count > 0) {
@@ -344,11 +352,7 @@ static int peek_now(const green_queue_t *q, void **item)
 
 int green_queue_peek(green_queue_t *q, void **item, double timeout)
 {
-    int err = green__owner_check(q, q ? q->hub : NULL);
-    if (!err && !item)
-        err = EINVAL;
-    if (!err)
-        err = green__timeout_valid(timeout);
+    int err = take_args_check(q, item, timeout);
     if (err)
         return green__fail(err);
     double deadline = timeout > 0 ? green__now() + timeout : timeout;
