@@ -2,31 +2,41 @@
    (model: libdill's clauses, cr.h/cr.c).
 
    How a blocking call works now, walking one green_read(fd, buf, n):
-     1. green_read hands the syscall to the fd layer's retry loop
-        (io.c, green__io_retry): the fd's entry says O_NONBLOCK is
-        already set, so it calls read(2) straight away.  Data: done.
-     2. EAGAIN: the loop calls green__io_wait(fd, READ, timeout), which
-        begins one wait: green__wait_begin(&w, timeout, "reading") makes
-        the checks once, in the contract order: NaN (EINVAL), timeout 0
-        (EAGAIN), no hub (ENOMEM), the hub or a callback (EDEADLK), a
-        kill (ECANCELED), an expired green_timeout (ETIMEDOUT).
-     3. It adds one clause: green__io_clause puts a green__clause on the
-        entry's read waiters and starts the entry's ev_io if needed.  The
-        clause carries its own undo (leave the waiters list, let the
-        watcher stop before the next poll if nobody else waits).
-     4. green__wait_park(&w) arms the deadline (the earlier of the call's
-        timeout and the greenlet's green_timeouts; none at all for an
-        infinite wait: no clock read), sets the greenlet WAITING and
-        switches to the next runnable greenlet or the hub.
-     5. Whoever ends the wait goes through one path: the ev_io callback
-        fires the clause (green__clause_fire(c, 0)); green_close fires it
-        with EBADF; a kill, the deadline or green_shutdown wake the
-        greenlet through green__wake.  The greenlet becomes runnable.
-     6. Back in green__wait_park: the deadline is disarmed and the undo of
-        every clause runs here, inside the primitive, whether it fired or
-        not.  The result is the first fired clause's error (0), or the
+     1. green_read (lib/io/io.c) looks the fd up in the one process-wide
+        fd table (lib/io/fd.c): an fd number the process cannot have is
+        EBADF at once; on first sight O_NONBLOCK is set and the fd's kind
+        recorded, afterwards this costs no syscall.  It hands a small
+        "try" function (read(2) through syscall(2)) to the one retry
+        loop, green__io_retry.
+     2. The loop calls read(2).  Data, EOF or a real error: returned.
+     3. EAGAIN: retry_wait reads the socket's SO_RCVTIMEO once (it bounds
+        the wait, giving EAGAIN like the kernel) and waits once for the
+        fd with park_fd:
+        - green__wait_begin(&w, timeout, "waiting to read", 0) makes the
+          checks, once, in the contract's order: NaN timeout (EINVAL),
+          timeout 0 (EAGAIN), no hub (ENOMEM), the hub or a libev/link
+          callback (EDEADLK), a kill (ECANCELED), an expired
+          green_timeout (ETIMEDOUT);
+        - green__io_clause adds one clause: a green__clause on the fd
+          entry's read waiters, with its own undo (leave the waiters,
+          let the watcher stop before the next poll if nobody else
+          waits); the entry's ev_io is started if it was not;
+        - green__wait_park(&w) arms the deadline (the earlier of the
+          call's timeout and the greenlet's green_timeouts; none at all,
+          and no clock read, for an infinite wait), sets the greenlet
+          WAITING and switches to the next runnable greenlet, or to the
+          hub, which polls libev.
+     4. Whoever ends the wait goes through one path: the ev_io callback
+        fires the clause (green__clause_fire(c, 0)); green_close, or the
+        hub finding the fd closed before libev touched it, fires it with
+        EBADF; a kill, the deadline or green_shutdown end the wait
+        through green__wake.  The greenlet becomes runnable.
+     5. Back in green__wait_park: the deadline is disarmed and the undo of
+        every clause runs, inside the primitive, whether it fired or not.
+        The result is the first fired clause's error (0), or the
         kill/deadline error.
-     7. The retry loop calls read(2) again and returns the data.
+     6. The loop calls read(2) again and returns the data (or the wait's
+        error, with errno set).
    No caller removes its own waiter after a kill or timeout, and nothing
    outside hub.c writes a greenlet's state or its wait result.
 
