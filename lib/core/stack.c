@@ -245,7 +245,10 @@ static unsigned madvise_vec(struct iovec *iov, unsigned n, int advice)
 static void populate_tops(struct green__slab *slab, unsigned first,
                           unsigned n)
 {
-    if (LOAD(vector_mode) != 1 || LOAD(no_populate) || n < 2)
+    /* Not for a pool's first two slabs: a program with a handful of
+       greenlets would only pay RSS for pages it never uses. */
+    if (LOAD(vector_mode) != 1 || LOAD(no_populate) || n < 2 ||
+        slab->pool->mapped <= 2 * SLAB_MIN_SLOTS)
         return;
     int saved = errno;
     size_t page = green__page_size();
