@@ -203,12 +203,13 @@ const char *green__stack_guard_kind(void)
 }
 
 /* Apply advice to n ranges; returns how many of the first ranges got it
-   (n on success).  One process_madvise call where the kernel accepts
+   (n on success, errno kept).  One process_madvise call where the kernel accepts
    the advice for the calling process, one madvise per range otherwise.
    Both are idempotent for the advice used here, so a partial vector
    call is simply redone range by range. */
 static unsigned madvise_vec(struct iovec *iov, unsigned n, int advice)
 {
+    int saved = errno; /* a refused vector call is not the caller's error */
     int v = LOAD(vector_mode);
 #ifdef GREEN_USE_VALGRIND
     /* Valgrind does not know process_madvise: keep it quiet. */
@@ -224,6 +225,7 @@ static unsigned madvise_vec(struct iovec *iov, unsigned n, int advice)
         if (r >= 0 && (size_t)r == total) {
             if (v == 0)
                 STORE(vector_mode, 1);
+            errno = saved;
             return n;
         }
         /* No process_madvise, no PIDFD_SELF, or this advice only
@@ -234,6 +236,7 @@ static unsigned madvise_vec(struct iovec *iov, unsigned n, int advice)
     for (unsigned i = 0; i < n; i++)
         if (madvise(iov[i].iov_base, iov[i].iov_len, advice) != 0)
             return i;
+    errno = saved;
     return n;
 }
 
