@@ -442,8 +442,8 @@ static int is_mapped(const void *addr)
 START_TEST(a_freed_batch_is_unmapped)
 {
     /* Greenlets released one by one, oldest first: once every stack of a
-       batch is free, the whole mapping goes (only the warm stacks and
-       the batches they sit in stay). */
+       batch is free, the whole mapping goes (only the warm stacks, the
+       batches they sit in and one spare batch stay). */
     enum { N = 3000 };
     static green_t *g[N];
     static volatile char *where[N];
@@ -460,7 +460,10 @@ START_TEST(a_freed_batch_is_unmapped)
     int mapped = 0;
     for (int i = 0; i < N; i++)
         mapped += is_mapped((const void *)where[i]);
-    ck_assert_msg(mapped <= N / 2, "%d of %d stacks still mapped", mapped,
+    /* 3000 stacks come in batches of 16, 16, 32 ... 1024, 2048: the
+       largest empty one stays as the spare and the warm stacks pin the
+       last, so about a third goes; before batches, nearly all. */
+    ck_assert_msg(N - mapped >= N / 4, "%d of %d stacks still mapped", mapped,
                   N);
     /* And the pool still serves stacks. */
     double s = 0.001;

@@ -19,9 +19,10 @@
    A freed stack goes on the pool's warm LIFO (its pages stay committed,
    so the next spawn touches nothing new).  When the LIFO reaches twice
    its high-water mark, its older half goes back to the slabs in one
-   batch: slabs left without a stack in use are unmapped whole, and the
-   pages of the other stacks are dropped with one MADV_DONTNEED vector
-   (neighbouring stacks merged into one range). */
+   batch: slabs left without a stack in use are unmapped whole (but for
+   one spare per pool), and the pages of the other stacks are dropped
+   with one MADV_DONTNEED vector (neighbouring stacks merged into one
+   range). */
 #include "stack.h"
 
 #include <errno.h>
@@ -110,6 +111,7 @@ struct green__stack_pool {
     struct green__list slabs;       /* every slab of the pool */
     struct green__list avail;       /* slabs with a free or fresh slot */
     size_t mapped;                  /* slots in all slabs (growth) */
+    struct green__slab *spare;      /* one empty slab kept mapped */
     unsigned hwm;                   /* warm stacks kept after a release */
     unsigned nwarm;                 /* stacks in warm */
     struct green__stack *warm;      /* LIFO of 2 * hwm stacks, pages kept */
@@ -203,12 +205,13 @@ const char *green__stack_guard_kind(void)
 }
 
 /* Apply advice to n ranges; returns how many of the first ranges got it
-   (n on success).  One process_madvise call where the kernel accepts
+   (n on success, errno kept).  One process_madvise call where the kernel accepts
    the advice for the calling process, one madvise per range otherwise.
    Both are idempotent for the advice used here, so a partial vector
    call is simply redone range by range. */
 static unsigned madvise_vec(struct iovec *iov, unsigned n, int advice)
 {
+    int saved = errno; /* a refused vector call is not the caller's error */
     int v = LOAD(vector_mode);
 #ifdef GREEN_USE_VALGRIND
     /* Valgrind does not know process_madvise: keep it quiet. */
@@ -224,6 +227,7 @@ static unsigned madvise_vec(struct iovec *iov, unsigned n, int advice)
         if (r >= 0 && (size_t)r == total) {
             if (v == 0)
                 STORE(vector_mode, 1);
+            errno = saved;
             return n;
         }
         /* No process_madvise, no PIDFD_SELF, or this advice only
@@ -234,6 +238,7 @@ static unsigned madvise_vec(struct iovec *iov, unsigned n, int advice)
     for (unsigned i = 0; i < n; i++)
         if (madvise(iov[i].iov_base, iov[i].iov_len, advice) != 0)
             return i;
+    errno = saved;
     return n;
 }
 
@@ -245,7 +250,10 @@ static unsigned madvise_vec(struct iovec *iov, unsigned n, int advice)
 static void populate_tops(struct green__slab *slab, unsigned first,
                           unsigned n)
 {
-    if (LOAD(vector_mode) != 1 || LOAD(no_populate) || n < 2)
+    /* Not for a pool's first two slabs: a program with a handful of
+       greenlets would only pay RSS for pages it never uses. */
+    if (LOAD(vector_mode) != 1 || LOAD(no_populate) || n < 2 ||
+        slab->pool->mapped <= 2 * SLAB_MIN_SLOTS)
         return;
     int saved = errno;
     size_t page = green__page_size();
@@ -306,6 +314,14 @@ static struct green__slab *slab_new(struct green__stack_pool *pool)
         n = SLAB_MAX_BYTES / pool->slot;
     if (n == 0)
         n = 1; /* one stack larger than SLAB_MAX_BYTES */
+#ifdef GREEN_USE_VALGRIND
+    /* Under Valgrind, one stack per mapping, as before batches: Memcheck
+       keeps growing mappings of its own for batched stacks (the stress
+       test saw 70 more after 100 rounds), and speed does not matter
+       there.  The batch code paths still run, with batches of one. */
+    if (under_valgrind())
+        n = 1;
+#endif
     struct green__slab *slab =
         malloc(sizeof *slab + n * sizeof slab->freelist[0]);
     if (!slab)
@@ -338,6 +354,8 @@ static struct green__slab *slab_new(struct green__stack_pool *pool)
 static void slab_forget(struct green__slab *slab)
 {
     if (slab->pool) {
+        if (slab->pool->spare == slab)
+            slab->pool->spare = NULL;
         green__list_remove(&slab->all);
         green__list_remove(&slab->avail);
         slab->pool->mapped -= slab->nslots;
@@ -363,6 +381,8 @@ static int slab_take(struct green__stack_pool *pool, struct green__stack *s)
                                    avail);
     else if (!(slab = slab_new(pool)))
         return -1;
+    if (slab == pool->spare)
+        pool->spare = NULL; /* in use again */
     unsigned i;
     if (slab->nfree > 0) {
         i = slab->freelist[--slab->nfree];
@@ -411,15 +431,16 @@ static unsigned coalesce(struct iovec *iov, unsigned n, size_t page)
 }
 
 /* Give n stacks back to their slabs at once: unmap each slab left with
-   no stack in use, and drop the pages of the others with one
-   MADV_DONTNEED vector.  Keeps errno (this runs on the switch path). */
+   no stack in use (the pool keeps one as its spare), and drop the pages
+   of the others with one MADV_DONTNEED vector.  Keeps errno (this runs
+   on the switch path). */
 static void release_batch(struct green__stack *st, unsigned n)
 {
     enum { MAXV = 2 * GREEN__STACK_CACHE_MAX };
     int saved = errno;
     size_t page = green__page_size();
     struct iovec iov[MAXV];
-    struct green__slab *dead[MAXV];
+    struct green__slab *dead[MAXV + 1]; /* + a replaced spare */
     unsigned niov = 0, ndead = 0;
     green__assert(n <= MAXV);
     for (unsigned i = 0; i < n; i++)
@@ -428,11 +449,27 @@ static void release_batch(struct green__stack *st, unsigned n)
     for (unsigned i = 0; i < n; i++) {
         struct green__slab *slab = st[i].slab;
         if (slab->inuse == 0) {
-            if (!slab->dying) {
-                slab->dying = 1;
-                dead[ndead++] = slab;
+            struct green__stack_pool *pool = slab->pool;
+            if (pool && (!pool->spare || pool->spare == slab ||
+                         pool->spare->nslots < slab->nslots)) {
+                /* The pool's largest empty slab stays as its spare
+                   (pages dropped below, guards kept): a workload that
+                   spawns and ends many greenlets in rounds reuses it
+                   instead of mapping and guarding a new slab every
+                   round.  A smaller spare it replaces is unmapped. */
+                struct green__slab *old = pool->spare;
+                if (old && old != slab) {
+                    old->dying = 1;
+                    dead[ndead++] = old;
+                }
+                pool->spare = slab;
+            } else {
+                if (!slab->dying) {
+                    slab->dying = 1;
+                    dead[ndead++] = slab;
+                }
+                continue;
             }
-            continue;
         }
         iov[niov].iov_base = (char *)st[i].map + page;
         iov[niov].iov_len = st[i].map_size - page;
@@ -455,8 +492,12 @@ static void release_batch(struct green__stack *st, unsigned n)
         unsigned idx = (unsigned)(((char *)st[i].map - slab->base) /
                                   slab->slot);
         slab->freelist[slab->nfree++] = idx;
-        if (!green__list_linked(&slab->avail) && slab->pool)
-            green__list_push(&slab->pool->avail, &slab->avail);
+        /* To the head: released slots are reused before fresh ones, so
+           stacks keep to few addresses and fuller slabs. */
+        if (slab->pool) {
+            green__list_remove(&slab->avail);
+            green__list_push(slab->pool->avail.next, &slab->avail);
+        }
     }
     for (unsigned i = 0; i < ndead; i++)
         if (dead[i]->dying)
