@@ -875,7 +875,10 @@ GREEN_EXPORT green_sigwatch_t *green_signal_handler(int signum, green_fn fn,
    it is asked for, on any hub: a plain waitpid(), system() or pclose()
    elsewhere keeps working.  For pid > 0 without WUNTRACED/WCONTINUED the
    wait is on the child's pidfd (Linux 5.3); otherwise, or without
-   pidfds, waitpid(WNOHANG) is polled 1 ms to 50 ms apart.
+   pidfds, waitpid(WNOHANG) is polled 1 ms to 50 ms apart.  A hub
+   attached to libev's default loop (green_hub_attach) is the exception:
+   that loop's own SIGCHLD watcher reaps every child, so green_waitpid
+   may fail there with ECHILD.
    Errors: as waitpid (ECHILD), EINVAL, ECANCELED, ETIMEDOUT, EDEADLK. */
 GREEN_EXPORT pid_t green_waitpid(pid_t pid, int *status, int options);
 /* fork(2); the child gets a re-initialised hub (ev_loop_fork) and keeps
