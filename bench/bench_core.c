@@ -11,37 +11,15 @@
 #include <unistd.h>
 
 #include "bare_switch.h"
+#include "green_pingpong.h"
 
 #define YIELDS 1000000
 #define SPAWNS 200000
 #define IDLE 10000
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void *pingpong(void *arg)
-{
-    long n = (long)(intptr_t)arg;
-    for (long i = 0; i < n; i++)
-        green_yield();
-    return NULL;
-}
-
 static double bench_yield(void)
 {
-    green_t *a = green_spawn(pingpong, (void *)(intptr_t)(YIELDS / 2));
-    green_t *b = green_spawn(pingpong, (void *)(intptr_t)(YIELDS / 2));
-    green_t *both[2] = {a, b};
-    double t0 = now();
-    green_joinall(both, 2, -1);
-    double el = now() - t0;
-    green_release(a);
-    green_release(b);
-    return el * 1e9 / YIELDS;
+    return green_pingpong_ns(YIELDS);
 }
 
 static ucontext_t uc_main, uc_other;

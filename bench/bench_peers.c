@@ -14,17 +14,11 @@
 #include <unistd.h>
 
 #include "bare_switch.h"
+#include "green_pingpong.h"
 
 #define SWITCHES 1000000
 #define SPAWNS 200000
 #define IDLE 10000
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static long rss_bytes(void)
 {
@@ -126,25 +120,9 @@ static double st_idle_rss(void)
 /*  libgreen and the bare switch                                              */
 /******************************************************************************/
 
-static void *pingpong(void *arg)
-{
-    long n = (long)(intptr_t)arg;
-    for (long i = 0; i < n; i++)
-        green_yield();
-    return NULL;
-}
-
 static double green_pingpong(void)
 {
-    green_t *a = green_spawn(pingpong, (void *)(intptr_t)(SWITCHES / 2));
-    green_t *b = green_spawn(pingpong, (void *)(intptr_t)(SWITCHES / 2));
-    green_t *both[2] = {a, b};
-    double t0 = now();
-    green_joinall(both, 2, -1);
-    double el = now() - t0;
-    green_release(a);
-    green_release(b);
-    return el * 1e9 / SWITCHES;
+    return green_pingpong_ns(SWITCHES);
 }
 
 static void *empty(void *arg)

@@ -48,6 +48,7 @@
 
 #include "core/sys.h"
 #include "fd.h"
+#include "patchops.h"
 
 /* One direction of one fd. */
 struct io_dir {
@@ -631,49 +632,38 @@ static int io_begin(int fd)
     return green__fd_see(fd, GREEN__FD_ANY, &fi);
 }
 
-/* The arguments of the read/write family, for the attempt functions. */
-struct io_args {
-    void *buf;
-    size_t n;
-    int flags;
-    struct sockaddr *addr;
-    socklen_t *len;
-    const struct iovec *iov;
-    int cnt;
-    struct msghdr *msg;
-};
 
 static ssize_t try_read(int fd, void *arg, size_t done)
 {
-    struct io_args *a = arg;
+    struct green__io_args *a = arg;
     (void)done;
     return green__sys_read(fd, a->buf, a->n);
 }
 
 static ssize_t try_readv(int fd, void *arg, size_t done)
 {
-    struct io_args *a = arg;
+    struct green__io_args *a = arg;
     (void)done;
     return green__sys_readv(fd, a->iov, a->cnt);
 }
 
 static ssize_t try_recvfrom(int fd, void *arg, size_t done)
 {
-    struct io_args *a = arg;
+    struct green__io_args *a = arg;
     (void)done;
     return green__sys_recvfrom(fd, a->buf, a->n, a->flags, a->addr, a->len);
 }
 
 static ssize_t try_recvmsg(int fd, void *arg, size_t done)
 {
-    struct io_args *a = arg;
+    struct green__io_args *a = arg;
     (void)done;
     return green__sys_recvmsg(fd, a->msg, a->flags);
 }
 
 static ssize_t try_sendto(int fd, void *arg, size_t done)
 {
-    struct io_args *a = arg;
+    struct green__io_args *a = arg;
     (void)done;
     return green__sys_sendto(fd, a->buf, a->n, a->flags, a->addr,
                              a->len ? *a->len : 0);
@@ -681,14 +671,14 @@ static ssize_t try_sendto(int fd, void *arg, size_t done)
 
 static ssize_t try_sendmsg(int fd, void *arg, size_t done)
 {
-    struct io_args *a = arg;
+    struct green__io_args *a = arg;
     (void)done;
     return green__sys_sendmsg(fd, a->msg, a->flags);
 }
 
 /* Run one libgreen call through the retry loop. */
 static ssize_t io_call(int fd, int dir, ssize_t (*try)(int, void *, size_t),
-                       struct io_args *a)
+                       struct green__io_args *a)
 {
     if (io_begin(fd) != 0)
         return -1;
@@ -698,13 +688,13 @@ static ssize_t io_call(int fd, int dir, ssize_t (*try)(int, void *, size_t),
 
 ssize_t green_read(int fd, void *buf, size_t n)
 {
-    struct io_args a = {.buf = buf, .n = n};
+    struct green__io_args a = {.buf = buf, .n = n};
     return io_call(fd, GREEN__IO_READ, try_read, &a);
 }
 
 ssize_t green_readv(int fd, const struct iovec *iov, int iovcnt)
 {
-    struct io_args a = {.iov = iov, .cnt = iovcnt};
+    struct green__io_args a = {.iov = iov, .cnt = iovcnt};
     return io_call(fd, GREEN__IO_READ, try_readv, &a);
 }
 
@@ -719,7 +709,7 @@ ssize_t green_recvfrom(int fd, void *buf, size_t n, int flags,
     /* MSG_DONTWAIT asks for EAGAIN: that caller is not blocking-style. */
     if (flags & MSG_DONTWAIT)
         return green__sys_recvfrom(fd, buf, n, flags, addr, len);
-    struct io_args a = {.buf = buf, .n = n, .flags = flags, .addr = addr,
+    struct green__io_args a = {.buf = buf, .n = n, .flags = flags, .addr = addr,
                         .len = len};
     return io_call(fd, GREEN__IO_READ, try_recvfrom, &a);
 }
@@ -728,7 +718,7 @@ ssize_t green_recvmsg(int fd, struct msghdr *msg, int flags)
 {
     if (flags & MSG_DONTWAIT)
         return green__sys_recvmsg(fd, msg, flags);
-    struct io_args a = {.msg = msg, .flags = flags};
+    struct green__io_args a = {.msg = msg, .flags = flags};
     return io_call(fd, GREEN__IO_READ, try_recvmsg, &a);
 }
 
@@ -738,7 +728,7 @@ ssize_t green_sendto(int fd, const void *buf, size_t n, int flags,
     flags |= MSG_NOSIGNAL;
     if (flags & MSG_DONTWAIT)
         return green__sys_sendto(fd, buf, n, flags, addr, len);
-    struct io_args a = {.buf = (void *)buf, .n = n, .flags = flags,
+    struct green__io_args a = {.buf = (void *)buf, .n = n, .flags = flags,
                         .addr = (struct sockaddr *)addr, .len = &len};
     return io_call(fd, GREEN__IO_WRITE, try_sendto, &a);
 }
@@ -753,7 +743,7 @@ ssize_t green_sendmsg(int fd, const struct msghdr *msg, int flags)
     flags |= MSG_NOSIGNAL;
     if (flags & MSG_DONTWAIT)
         return green__sys_sendmsg(fd, msg, flags);
-    struct io_args a = {.msg = (struct msghdr *)msg, .flags = flags};
+    struct green__io_args a = {.msg = (struct msghdr *)msg, .flags = flags};
     return io_call(fd, GREEN__IO_WRITE, try_sendmsg, &a);
 }
 
@@ -794,7 +784,7 @@ static ssize_t sys_sendfile(int out, int in, off_t *offset, size_t n)
    MSG_NOSIGNAL: block and consume SIGPIPE as fifo_writev does. */
 static ssize_t try_sendfile(int fd, void *arg, size_t done)
 {
-    struct io_args *a = arg;
+    struct green__io_args *a = arg;
     sigset_t pipe_set, old, pending;
     sigemptyset(&pipe_set);
     sigaddset(&pipe_set, SIGPIPE);
@@ -820,7 +810,7 @@ ssize_t green_sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
         return -1;
     if (count == 0)
         return sys_sendfile(out_fd, in_fd, offset, 0);
-    struct io_args a = {.buf = offset, .n = count, .cnt = in_fd};
+    struct green__io_args a = {.buf = offset, .n = count, .cnt = in_fd};
     struct green__io_op op = {try_sendfile, &a, count, GREEN__IO_WRITE,
                               GREEN__IO_ALL};
     return green__io_retry(out_fd, &op);
@@ -850,7 +840,7 @@ static ssize_t writev_once(int fd, const struct iovec *iov, int cnt)
 
 static ssize_t try_writev(int fd, void *arg, size_t done)
 {
-    struct io_args *a = arg;
+    struct green__io_args *a = arg;
     (void)done;
     return writev_once(fd, a->iov, a->cnt);
 }
@@ -858,14 +848,14 @@ static ssize_t try_writev(int fd, void *arg, size_t done)
 /* green_write_all's attempt: the rest of one buffer. */
 static ssize_t try_write_rest(int fd, void *arg, size_t done)
 {
-    struct io_args *a = arg;
+    struct green__io_args *a = arg;
     struct iovec iov = {(char *)a->buf + done, a->n - done};
     return writev_once(fd, &iov, 1);
 }
 
 ssize_t green_writev(int fd, const struct iovec *iov, int iovcnt)
 {
-    struct io_args a = {.iov = iov, .cnt = iovcnt};
+    struct green__io_args a = {.iov = iov, .cnt = iovcnt};
     return io_call(fd, GREEN__IO_WRITE, try_writev, &a);
 }
 
@@ -881,7 +871,7 @@ ssize_t green_write_all(int fd, const void *buf, size_t n)
         return -1;
     if (n == 0)
         return 0;
-    struct io_args a = {.buf = (void *)buf, .n = n};
+    struct green__io_args a = {.buf = (void *)buf, .n = n};
     struct green__io_op op = {try_write_rest, &a, n, GREEN__IO_WRITE,
                               GREEN__IO_ALL};
     ssize_t r = green__io_retry(fd, &op);
@@ -895,7 +885,7 @@ ssize_t green_write_all(int fd, const void *buf, size_t n)
 
 static ssize_t try_accept(int fd, void *arg, size_t done)
 {
-    struct io_args *a = arg;
+    struct green__io_args *a = arg;
     (void)done;
     return green__sys_accept4(fd, a->addr, a->len,
                               SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -903,7 +893,7 @@ static ssize_t try_accept(int fd, void *arg, size_t done)
 
 int green_accept(int fd, struct sockaddr *addr, socklen_t *len)
 {
-    struct io_args a = {.addr = addr, .len = len};
+    struct green__io_args a = {.addr = addr, .len = len};
     int c = (int)io_call(fd, GREEN__IO_READ, try_accept, &a);
     if (c >= 0)
         green__fd_adopt(c, GREEN__FD_SOCKET);

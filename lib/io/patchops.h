@@ -21,6 +21,21 @@
 
 struct green__fdinfo;
 struct green__io_op;
+struct iovec;
+struct msghdr;
+
+/* The arguments of one read/write-family call, for the attempt
+   functions both libraries hand to green__io_retry. */
+struct green__io_args {
+    void *buf;
+    size_t n;
+    int flags;
+    struct sockaddr *addr;
+    socklen_t *len;
+    const struct iovec *iov;
+    int cnt;
+    struct msghdr *msg;
+};
 
 struct green__patch_ops {
     unsigned version;           /* GREEN__PATCH_OPS_VERSION */

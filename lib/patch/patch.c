@@ -417,21 +417,11 @@ static size_t iov_total(const struct iovec *iov, int cnt)
 /*  Reads                                                                     */
 /******************************************************************************/
 
-/* The arguments of one call, for the attempt functions. */
-struct args {
-    void *buf;
-    size_t n;
-    int flags;
-    struct sockaddr *addr;
-    socklen_t *len;
-    const struct iovec *iov;
-    int cnt;
-};
 
 static ssize_t try_read(int fd, void *arg, size_t done)
 {
     (void)done;
-    struct args *a = arg;
+    struct green__io_args *a = arg;
     return real.read(fd, a->buf, a->n);
 }
 
@@ -439,7 +429,7 @@ static ssize_t p_read(int fd, void *buf, size_t n)
 {
     if (!blocking_fd(fd))
         return REAL(read)(fd, buf, n);
-    struct args a = {.buf = buf, .n = n};
+    struct green__io_args a = {.buf = buf, .n = n};
     return run(fd, GREEN__IO_READ, try_read, &a, 0, 0);
 }
 
@@ -458,7 +448,7 @@ PATCH_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
 static ssize_t try_readv(int fd, void *arg, size_t done)
 {
     (void)done;
-    struct args *a = arg;
+    struct green__io_args *a = arg;
     return real.readv(fd, a->iov, a->cnt);
 }
 
@@ -466,14 +456,14 @@ PATCH_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
     if (!blocking_fd(fd))
         return REAL(readv)(fd, iov, cnt);
-    struct args a = {.iov = iov, .cnt = cnt};
+    struct green__io_args a = {.iov = iov, .cnt = cnt};
     return run(fd, GREEN__IO_READ, try_readv, &a, 0, 0);
 }
 
 /* With MSG_WAITALL, `done` bytes are already in. */
 static ssize_t try_recvfrom(int fd, void *arg, size_t done)
 {
-    struct args *a = arg;
+    struct green__io_args *a = arg;
     return real.recvfrom(fd, (char *)a->buf + done, a->n - done, a->flags,
                          a->addr, a->len);
 }
@@ -487,7 +477,7 @@ static ssize_t p_recvfrom(int fd, void *buf, size_t n, int flags,
     struct green__fdinfo *e = (flags & MSG_DONTWAIT) ? NULL : blocking_fd(fd);
     if (!e)
         return REAL(recvfrom)(fd, buf, n, flags, addr, len);
-    struct args a = {.buf = buf, .n = n, .flags = flags, .addr = addr,
+    struct green__io_args a = {.buf = buf, .n = n, .flags = flags, .addr = addr,
                      .len = len};
     int all = (flags & MSG_WAITALL) && atomic_load(&e->stream) && n > 0;
     return run(fd, GREEN__IO_READ, try_recvfrom, &a, n, all);
@@ -568,7 +558,7 @@ static void vec_init(struct vec *v, const struct msghdr *msg, int flags,
 static ssize_t try_recvmsg_once(int fd, void *arg, size_t done)
 {
     (void)done;
-    struct args *a = arg;
+    struct green__io_args *a = arg;
     return real.recvmsg(fd, a->buf, a->flags);
 }
 
@@ -600,7 +590,7 @@ PATCH_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
         return REAL(recvmsg)(fd, msg, flags);
     size_t total = iov_total(msg->msg_iov, (int)msg->msg_iovlen);
     if (!(flags & MSG_WAITALL) || !atomic_load(&e->stream) || total == 0) {
-        struct args a = {.buf = msg, .flags = flags};
+        struct green__io_args a = {.buf = msg, .flags = flags};
         return run(fd, GREEN__IO_READ, try_recvmsg_once, &a, 0, 0);
     }
     struct vec v;
@@ -622,7 +612,7 @@ PATCH_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 
 static ssize_t try_write(int fd, void *arg, size_t done)
 {
-    struct args *a = arg;
+    struct green__io_args *a = arg;
     return real.write(fd, (const char *)a->buf + done, a->n - done);
 }
 
@@ -630,7 +620,7 @@ static ssize_t p_write(int fd, const void *buf, size_t n)
 {
     if (n == 0 || !blocking_fd(fd))
         return REAL(write)(fd, buf, n);
-    struct args a = {.buf = (void *)buf, .n = n};
+    struct green__io_args a = {.buf = (void *)buf, .n = n};
     return run(fd, GREEN__IO_WRITE, try_write, &a, n, 1);
 }
 
@@ -641,7 +631,7 @@ PATCH_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 
 static ssize_t try_sendto(int fd, void *arg, size_t done)
 {
-    struct args *a = arg;
+    struct green__io_args *a = arg;
     return real.sendto(fd, (const char *)a->buf + done, a->n - done,
                        a->flags, a->addr, a->len ? *a->len : 0);
 }
@@ -651,7 +641,7 @@ static ssize_t p_sendto(int fd, const void *buf, size_t n, int flags,
 {
     if (n == 0 || (flags & MSG_DONTWAIT) || !blocking_fd(fd))
         return REAL(sendto)(fd, buf, n, flags, addr, len);
-    struct args a = {.buf = (void *)buf, .n = n, .flags = flags,
+    struct green__io_args a = {.buf = (void *)buf, .n = n, .flags = flags,
                      .addr = (struct sockaddr *)addr, .len = &len};
     return run(fd, GREEN__IO_WRITE, try_sendto, &a, n, 1);
 }
@@ -755,7 +745,7 @@ PATCH_EXPORT ssize_t sendfile64(int out_fd, int in_fd, off64_t *offset,
 static ssize_t try_accept(int fd, void *arg, size_t done)
 {
     (void)done;
-    struct args *a = arg;
+    struct green__io_args *a = arg;
     return real.accept4(fd, a->addr, a->len, a->flags);
 }
 
@@ -766,7 +756,7 @@ static int p_accept4(int fd, struct sockaddr *addr, socklen_t *len,
     if (!blocking_fd(fd)) {
         c = REAL(accept4)(fd, addr, len, flags);
     } else {
-        struct args a = {.addr = addr, .len = len, .flags = flags};
+        struct green__io_args a = {.addr = addr, .len = len, .flags = flags};
         c = (int)run(fd, GREEN__IO_READ, try_accept, &a, 0, 0);
     }
     /* A fresh fd: whatever the table knew about its number is stale.
