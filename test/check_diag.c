@@ -212,7 +212,7 @@ static void *waiter(void *arg)
 {
     (void)arg;
     for (int i = 0; i < 10; i++)
-        green_sleep(0.1);
+        green_sleep(0.05);
     return NULL;
 }
 
@@ -223,7 +223,7 @@ START_TEST(a_program_that_only_waits_is_never_reported)
     ck_assert_int_eq(green_monitor_start(0.1), 0);
     green_t *g = green_spawn(waiter, NULL);
     ck_assert_int_eq(green_join(g, -1), 0);
-    ck_assert_int_eq(green_sleep(1), 0);
+    ck_assert_int_eq(green_sleep(0.5), 0);
     green_monitor_stop();
     char *out = restore_stderr(tmp, saved);
     ck_assert_msg(!strstr(out, "libgreen: monitor"), "stderr: %s", out);
