@@ -1,9 +1,11 @@
 /* Real servers for the client-library tests (test/check_pq.c,
-   test/check_mariadb.c) and bench/clients_bench.c: each runs in a
-   private directory, is started before green_patch_all() by the process
-   that owns it, and never outlives that process (PR_SET_PDEATHSIG in the
-   server child, an atexit handler in the owner).  Also the N-greenlets
-   workload both measure.  No Check here: the bench does not link it. */
+   test/check_mariadb.c, test/check_curl.c) and bench/clients_bench.c:
+   postgres and mariadbd each run in a private directory, are started
+   before green_patch_all() by the process that owns them, and never
+   outlive that process (PR_SET_PDEATHSIG in the server child, an atexit
+   handler in the owner); the HTTP server is a libgreen green_server.
+   Also the N-greenlets workload both measure.  No Check here: the bench
+   does not link it. */
 #ifndef GREEN_SERVERS_H_INCLUDED
 #define GREEN_SERVERS_H_INCLUDED
 
@@ -370,6 +372,49 @@ static inline int test_mariadb_start(struct test_server *s)
                     geteuid() == 0 ? "--user=root" : "--skip-name-resolve",
                     NULL};
     return test_server_spawn(s, NULL, argv, test_server_accepts);
+}
+
+/******************************************************************************/
+/*  A libgreen HTTP server for libcurl                                        */
+/******************************************************************************/
+
+/* green_server handler: HTTP/1.1 with keep-alive; "GET /sleep/<ms>"
+   sleeps that long (green_sleep), then answers with the path as the
+   body, so a client can tell its own response from a stale one. */
+static inline void test_http_handler(int fd, void *arg)
+{
+    (void)arg;
+    char req[2048];
+    size_t len = 0;
+    for (;;) {
+        char *end = memmem(req, len, "\r\n\r\n", 4);
+        if (!end) {
+            if (len == sizeof req)
+                return;
+            ssize_t r = green_read(fd, req + len, sizeof req - len);
+            if (r <= 0)
+                return;
+            len += (size_t)r;
+            continue;
+        }
+        char path[256] = "";
+        long ms = 0;
+        if (sscanf(req, "GET %255s", path) != 1)
+            return;
+        sscanf(path, "/sleep/%ld", &ms);
+        if (green_sleep((double)ms / 1000) != 0)
+            return;
+        char resp[512];
+        int n = snprintf(resp, sizeof resp,
+                         "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n"
+                         "Content-Type: text/plain\r\n\r\n%s",
+                         strlen(path), path);
+        if (green_write_all(fd, resp, (size_t)n) != n)
+            return;
+        size_t used = (size_t)(end + 4 - req);
+        memmove(req, req + used, len - used);
+        len -= used;
+    }
 }
 
 /******************************************************************************/
