@@ -6,9 +6,8 @@
    handle may be reused (curl closes the connection of a failed
    transfer, so the next transfer makes a new one and gets its own
    response). */
-#include <curl/curl.h>
-
-#include "servers.h"
+#define GREEN_WITH_LIBCURL
+#include "clients.h"
 #include "testutil.h"
 
 #define N 8
@@ -31,34 +30,10 @@ static void http_stop(void)
     green_server_free(server);
 }
 
-struct body {
-    char data[256];
-    size_t len;
-};
-
-static size_t body_write(char *p, size_t size, size_t n, void *arg)
+/* GET path from the server on h; the body in *b. */
+static CURLcode get(CURL *h, const char *path, struct test_body *b)
 {
-    struct body *b = arg;
-    size_t len = size * n;
-    if (len > sizeof b->data - 1 - b->len)
-        return 0;
-    memcpy(b->data + b->len, p, len);
-    b->len += len;
-    b->data[b->len] = '\0';
-    return len;
-}
-
-/* GET base_url + path on h; the body in *b. */
-static CURLcode get(CURL *h, const char *path, struct body *b)
-{
-    char url[128];
-    snprintf(url, sizeof url, "%s%s", base_url, path);
-    memset(b, 0, sizeof *b);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, body_write);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, b);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    return curl_easy_perform(h);
+    return test_curl_get(h, base_url, path, b);
 }
 
 static long connects(CURL *h)
@@ -68,27 +43,13 @@ static long connects(CURL *h)
     return n;
 }
 
-/* One greenlet of the workload: a 1 s transfer.  NULL, or what failed. */
-static void *get_one_second(void *arg)
-{
-    (void)arg;
-    CURL *h = curl_easy_init();
-    struct body b;
-    const char *err = "curl_easy_init";
-    if (h)
-        err = get(h, "/sleep/1000", &b) != CURLE_OK           ? "perform"
-              : strcmp(b.data, "/sleep/1000") != 0 ? "wrong body"
-                                                   : NULL;
-    curl_easy_cleanup(h);
-    return (void *)err;
-}
-
 START_TEST(test_eight_transfers_overlap)
 {
     ck_assert_int_eq(green_patch_all(), 0);
     http_start();
-    void *args[N] = {0};
-    double el = test_run_concurrently(get_one_second, args, N, 30);
+    void *args[N] = {base_url, base_url, base_url, base_url,
+                     base_url, base_url, base_url, base_url};
+    double el = test_run_concurrently(test_curl_get_one_second, args, N, 30);
     printf("libcurl: %d x 1 s transfers in %.3f s\n", N, el);
     ck_assert_msg(el > 0.99 && el < 1 + test_slack(),
                   "%d x 1 s transfers took %.3f s", N, el);
@@ -104,7 +65,7 @@ START_TEST(test_timeout_ends_perform_and_the_handle_is_reusable)
     http_start();
     CURL *h = curl_easy_init();
     ck_assert_ptr_nonnull(h);
-    struct body b;
+    struct test_body b;
     ck_assert_int_eq(get(h, "/sleep/0", &b), CURLE_OK);
     ck_assert_int_eq(connects(h), 1); /* now one connection is cached */
     green_timeout_scope_t s;
@@ -128,7 +89,7 @@ END_TEST
 
 static void *perform_5_seconds(void *arg)
 {
-    struct body b;
+    struct test_body b;
     return get(arg, "/sleep/5000", &b) == CURLE_OK
                ? "the transfer was not interrupted"
                : NULL;
@@ -151,7 +112,7 @@ START_TEST(test_kill_ends_perform_promptly)
     ck_assert_msg(el < test_prompt(), "green_kill took %.3f s", el);
     ck_assert_ptr_null(green_value(g));
     green_release(g);
-    struct body b;
+    struct test_body b;
     ck_assert_int_eq(get(h, "/sleep/1", &b), CURLE_OK);
     ck_assert_str_eq(b.data, "/sleep/1");
     curl_easy_cleanup(h);

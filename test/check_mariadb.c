@@ -3,59 +3,17 @@
    queries of several greenlets overlap, a green_timeout or a green_kill
    ends a mysql_query early, and after one the handle must be closed and
    connected again (the README's "Works with" rule). */
-#include <mysql.h>
-#include <errmsg.h>
-
-#include "servers.h"
+#define GREEN_WITH_LIBMARIADB
+#include "clients.h"
 #include "testutil.h"
 
 #define N 8
 
 static struct test_server db;
 
-/* A connected handle, or NULL (closed). */
 static MYSQL *db_connect(void)
 {
-    MYSQL *m = mysql_init(NULL);
-    if (m && !mysql_real_connect(m, NULL, "root", NULL, NULL, 0, db.socket,
-                                 0)) {
-        fprintf(stderr, "mysql_real_connect: %s\n", mysql_error(m));
-        mysql_close(m);
-        return NULL;
-    }
-    return m;
-}
-
-/* The single value `sql` returns on m, in buf ("" on an error). */
-static const char *db_value(MYSQL *m, const char *sql, char *buf,
-                            size_t size)
-{
-    buf[0] = '\0';
-    if (mysql_query(m, sql) != 0)
-        return buf;
-    MYSQL_RES *res = mysql_store_result(m);
-    MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
-    if (row && row[0])
-        snprintf(buf, size, "%s", row[0]);
-    mysql_free_result(res);
-    return buf;
-}
-
-/* One greenlet of the workload: connect, SLEEP(1), close.  NULL, or
-   what failed. */
-static void *sleep_one_second(void *arg)
-{
-    (void)arg;
-    MYSQL *m = db_connect();
-    if (!m)
-        return "connect";
-    char buf[16];
-    const char *err =
-        strcmp(db_value(m, "SELECT SLEEP(1)", buf, sizeof buf), "0") == 0
-            ? NULL
-            : "SLEEP(1)";
-    mysql_close(m);
-    return (void *)err;
+    return test_mariadb_connect(&db);
 }
 
 START_TEST(test_eight_sleeps_overlap)
@@ -63,8 +21,8 @@ START_TEST(test_eight_sleeps_overlap)
     ck_assert_int_eq(green_patch_all(), 0);
     int ticks = 0;
     green_t *t = green_spawn(test_ticker, &ticks);
-    void *args[N] = {0};
-    double el = test_run_concurrently(sleep_one_second, args, N, 30);
+    void *args[N] = {&db, &db, &db, &db, &db, &db, &db, &db};
+    double el = test_run_concurrently(test_mariadb_sleep_one_second, args, N, 30);
     printf("mariadb: %d x SLEEP(1) in %.3f s\n", N, el);
     ck_assert_msg(el > 0.99 && el < 1 + test_slack(),
                   "%d x SLEEP(1) took %.3f s", N, el);
@@ -93,12 +51,12 @@ START_TEST(test_timeout_ends_mysql_query_and_reconnect_recovers)
     ck_assert_uint_eq(mysql_errno(m), CR_SERVER_LOST);
     GREEN_ASSERT_TIME(el, 0.3);
     char buf[64];
-    ck_assert_str_eq(db_value(m, "SELECT 'next'", buf, sizeof buf), "");
+    ck_assert_str_eq(test_mariadb_value(m, "SELECT 'next'", buf, sizeof buf), "");
     ck_assert_uint_eq(mysql_errno(m), CR_SERVER_GONE_ERROR);
     mysql_close(m);
     m = db_connect();
     ck_assert_ptr_nonnull(m);
-    ck_assert_str_eq(db_value(m, "SELECT 'own result'", buf, sizeof buf),
+    ck_assert_str_eq(test_mariadb_value(m, "SELECT 'own result'", buf, sizeof buf),
                      "own result");
     mysql_close(m);
 }

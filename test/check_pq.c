@@ -3,9 +3,8 @@
    several greenlets overlap, a green_timeout or a green_kill ends a
    PQexec early, and after one the connection must be reset (the
    README's "Works with" rule; the last test shows why). */
-#include <libpq-fe.h>
-
-#include "servers.h"
+#define GREEN_WITH_LIBPQ
+#include "clients.h"
 #include "testutil.h"
 
 #define N 8
@@ -14,11 +13,7 @@ static struct test_server pg;
 
 static PGconn *pg_connect(void)
 {
-    char info[256];
-    snprintf(info, sizeof info,
-             "host=%s dbname=postgres user=postgres connect_timeout=20",
-             pg.dir);
-    return PQconnectdb(info);
+    return test_pq_connect(&pg);
 }
 
 /* A connection that works, or a failed test. */
@@ -30,42 +25,13 @@ static PGconn *pg_connect_ok(void)
     return c;
 }
 
-/* The single value `sql` returns on c, in buf ("" on an error). */
-static const char *pg_value(PGconn *c, const char *sql, char *buf,
-                            size_t size)
-{
-    PGresult *r = PQexec(c, sql);
-    snprintf(buf, size, "%s",
-             PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1
-                 ? PQgetvalue(r, 0, 0)
-                 : "");
-    PQclear(r);
-    return buf;
-}
-
-/* One greenlet of the workload: connect, pg_sleep(1), disconnect.
-   Returns NULL, or what failed. */
-static void *sleep_one_second(void *arg)
-{
-    (void)arg;
-    PGconn *c = pg_connect();
-    const char *err = "connect";
-    if (PQstatus(c) == CONNECTION_OK) {
-        PGresult *r = PQexec(c, "SELECT pg_sleep(1)");
-        err = PQresultStatus(r) == PGRES_TUPLES_OK ? NULL : "pg_sleep";
-        PQclear(r);
-    }
-    PQfinish(c);
-    return (void *)err;
-}
-
 START_TEST(test_eight_pg_sleeps_overlap)
 {
     ck_assert_int_eq(green_patch_all(), 0);
     int ticks = 0;
     green_t *t = green_spawn(test_ticker, &ticks);
-    void *args[N] = {0};
-    double el = test_run_concurrently(sleep_one_second, args, N, 30);
+    void *args[N] = {&pg, &pg, &pg, &pg, &pg, &pg, &pg, &pg};
+    double el = test_run_concurrently(test_pq_sleep_one_second, args, N, 30);
     printf("libpq: %d x pg_sleep(1) in %.3f s\n", N, el);
     ck_assert_msg(el > 0.99 && el < 1 + test_slack(),
                   "%d x pg_sleep(1) took %.3f s", N, el);
@@ -93,7 +59,7 @@ START_TEST(test_timeout_ends_pqexec_and_pqreset_recovers)
     PQreset(c);
     ck_assert_int_eq(PQstatus(c), CONNECTION_OK);
     char buf[64];
-    ck_assert_str_eq(pg_value(c, "SELECT 'own result'", buf, sizeof buf),
+    ck_assert_str_eq(test_pq_value(c, "SELECT 'own result'", buf, sizeof buf),
                      "own result");
     PQfinish(c);
 }
@@ -140,7 +106,7 @@ START_TEST(test_without_pqreset_the_next_query_gets_stale_rows)
     ck_assert_int_ne(PQresultStatus(r), PGRES_TUPLES_OK);
     PQclear(r);
     char buf[64];
-    ck_assert_str_eq(pg_value(c, "SELECT 'next'", buf, sizeof buf),
+    ck_assert_str_eq(test_pq_value(c, "SELECT 'next'", buf, sizeof buf),
                      "abandoned");
     PQfinish(c);
 }
