@@ -384,17 +384,18 @@ static inline int test_mariadb_start(struct test_server *s)
 static inline void test_http_handler(int fd, void *arg)
 {
     (void)arg;
-    char req[2048];
+    char req[2048 + 1]; /* NUL-terminated for sscanf */
     size_t len = 0;
     for (;;) {
         char *end = memmem(req, len, "\r\n\r\n", 4);
         if (!end) {
-            if (len == sizeof req)
+            if (len == sizeof req - 1)
                 return;
-            ssize_t r = green_read(fd, req + len, sizeof req - len);
+            ssize_t r = green_read(fd, req + len, sizeof req - 1 - len);
             if (r <= 0)
                 return;
             len += (size_t)r;
+            req[len] = '\0';
             continue;
         }
         char path[256] = "";
@@ -414,6 +415,7 @@ static inline void test_http_handler(int fd, void *arg)
         size_t used = (size_t)(end + 4 - req);
         memmove(req, req + used, len - used);
         len -= used;
+        req[len] = '\0';
     }
 }
 
