@@ -1,11 +1,12 @@
 /* Real servers for the client-library tests (test/check_pq.c,
-   test/check_mariadb.c, test/check_curl.c) and bench/clients_bench.c:
-   postgres and mariadbd each run in a private directory, are started
-   before green_patch_all() by the process that owns them, and never
-   outlive that process (PR_SET_PDEATHSIG in the server child, an atexit
-   handler in the owner); the HTTP server is a libgreen green_server.
-   Also the N-greenlets workload both measure.  No Check here: the bench
-   does not link it. */
+   test/check_mariadb.c, test/check_hiredis.c, test/check_curl.c) and
+   bench/clients_bench.c: postgres, mariadbd and redis-server each run
+   in a private directory, are started before green_patch_all() by the
+   process that owns them, and never outlive that process
+   (PR_SET_PDEATHSIG in the server child, an atexit handler in the
+   owner); the HTTP server is a libgreen green_server.  Also the
+   N-greenlets workload the tests and the bench measure.  No Check here:
+   the bench does not link it. */
 #ifndef GREEN_SERVERS_H_INCLUDED
 #define GREEN_SERVERS_H_INCLUDED
 
@@ -371,6 +372,34 @@ static inline int test_mariadb_start(struct test_server *s)
                     "--default-tmp-storage-engine=Aria",
                     geteuid() == 0 ? "--user=root" : "--skip-name-resolve",
                     NULL};
+    return test_server_spawn(s, NULL, argv, test_server_accepts);
+}
+
+/******************************************************************************/
+/*  Redis                                                                     */
+/******************************************************************************/
+
+/* redis-server ($REDIS_SERVER, or found in the usual places) on a unix
+   socket only, no persistence.  0, TEST_SKIP (no redis-server), -1. */
+static inline int test_redis_start(struct test_server *s)
+{
+    static const char *const dirs[] = {"/usr/bin", "/usr/sbin",
+                                       "/usr/local/bin", NULL};
+    static const char *const names[] = {"redis-server", NULL};
+    const char *env = getenv("REDIS_SERVER");
+    char server[PATH_MAX];
+    if (env && *env)
+        snprintf(server, sizeof server, "%s", env);
+    else if (test_find_program(server, sizeof server, dirs, names) != 0)
+        return TEST_SKIP;
+    if (access(server, X_OK) != 0)
+        return TEST_SKIP;
+    if (test_server_mkdir(s, "redis", NULL) != 0)
+        return -1;
+    snprintf(s->socket, sizeof s->socket, "%s/sock", s->dir);
+    char *argv[] = {server, "--port", "0", "--unixsocket", s->socket,
+                    "--save", "", "--appendonly", "no", "--dir", s->dir,
+                    "--daemonize", "no", NULL};
     return test_server_spawn(s, NULL, argv, test_server_accepts);
 }
 
