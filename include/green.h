@@ -931,6 +931,121 @@ GREEN_EXPORT int green_hub_stats(green_hub_stats_t *st);
 GREEN_EXPORT void green_shutdown(void);
 
 /******************************************************************************/
+/*  Subprocesses                                                              */
+/******************************************************************************/
+
+/* gevent.subprocess: a child process started with posix_spawnp(3) whose
+   stdin, stdout and stderr may be pipes that greenlets read and write
+   cooperatively.  Its exit is watched like green_waitpid's (a pidfd,
+   else polling), on any thread's hub, and only this child is ever
+   reaped: a plain waitpid() of the program's other children keeps
+   working.  Do not reap it yourself (waitpid(-1) elsewhere): green_proc_
+   wait then fails with ECHILD.  A green_proc_t is not tied to a hub; use
+   it from one greenlet at a time (communicate: EBUSY otherwise). */
+typedef struct green_proc green_proc_t;
+
+/* What the child's stdin, stdout and stderr are. */
+#define GREEN_PROC_INHERIT 0 /* the parent's (the default) */
+#define GREEN_PROC_PIPE 1    /* a pipe to the parent */
+#define GREEN_PROC_DEVNULL 2 /* /dev/null */
+#define GREEN_PROC_STDOUT 3  /* stderr only: the same as stdout */
+
+/* Spawn attributes (all zero: inherit everything).  cwd NULL: the
+   parent's; envp NULL: the parent's environ. */
+typedef struct green_proc_attr {
+    int stdin_mode, stdout_mode, stderr_mode; /* GREEN_PROC_* */
+    const char *cwd;
+    char *const *envp;
+} green_proc_attr_t;
+
+/* Start file with argv (argv[0] by convention the name, NULL-terminated)
+   through posix_spawnp: a file without '/' is looked up in PATH.  attr
+   may be NULL.  The parent's pipe ends are non-blocking and
+   close-on-exec (green_proc_stdin_fd ...); the child gets only its
+   stdin, stdout and stderr and the fds the program left inheritable,
+   never libgreen's own (every fd libgreen makes is close-on-exec).  The
+   child starts with an empty signal mask and SIGPIPE at its default
+   action (a parent's SIG_IGN is not inherited).  The caller owns the
+   result: free it with green_proc_free.  Never blocks.  Errors: EINVAL
+   (file or argv NULL, a mode out of range, GREEN_PROC_STDOUT for stdin
+   or stdout), the spawn's own errno (ENOENT or EACCES for a program
+   that cannot be run, E2BIG, ENOEXEC, ENOENT/ENOTDIR for a bad cwd, ...:
+   reported here, not by the child's exit status), ENOMEM, EMFILE,
+   ENFILE, EAGAIN (no process could be created). */
+GREEN_EXPORT green_proc_t *green_proc_spawn(const char *file,
+                                            char *const argv[],
+                                            const green_proc_attr_t *attr);
+
+/* The child's pid (still valid after it is reaped), or -1/EINVAL. */
+GREEN_EXPORT pid_t green_proc_pid(const green_proc_t *p);
+
+/* The parent's end of the child's stdin (write), stdout or stderr
+   (read) pipe, for green_write/green_read/green_bufio_new; -1 when that
+   stream is not a pipe (or p is NULL), or once green_proc_communicate
+   closed it.  The fd belongs to p: do not close it yourself (to end the
+   child's input early, communicate with no input, which closes it). */
+GREEN_EXPORT int green_proc_stdin_fd(const green_proc_t *p);
+GREEN_EXPORT int green_proc_stdout_fd(const green_proc_t *p);
+GREEN_EXPORT int green_proc_stderr_fd(const green_proc_t *p);
+
+/* Python's Popen.communicate: write inlen bytes of input to stdin and
+   close it, read stdout and stderr until both end, concurrently (a
+   child that fills one pipe while we still write the other cannot
+   deadlock), then wait for the child to exit.  On success *out / *err
+   get what the child wrote, malloc'd and NUL-terminated (free them),
+   with the lengths in *outlen / *errlen (NULL lengths are allowed).  A
+   stream that is not a pipe gives NULL and 0; out or err NULL discards
+   that stream (it is still read).  timeout covers the whole call.
+   When it fails with ETIMEDOUT, ECANCELED (a kill), EAGAIN (timeout 0
+   and not done) or ENOMEM, the child keeps running and nothing is lost:
+   *out and *err are set to NULL, the output read so far stays in p and
+   the input written so far is counted, so a later call (pass the same
+   input) continues where this one stopped and returns all the output
+   since the start; green_proc_kill and green_proc_wait work meanwhile.
+   A child that closes its stdin early is not an error (the rest of the
+   input is dropped).  After a successful call the pipes are closed (a
+   second call returns empty output at once).  Errors: EINVAL (p NULL,
+   input NULL with inlen > 0, inlen > 0 while stdin is not a pipe, NaN),
+   EBUSY (another greenlet is in communicate on p), ETIMEDOUT,
+   ECANCELED, EAGAIN, EDEADLK (in the hub or a callback), ENOMEM, ECHILD
+   (the program reaped the child itself), and the I/O errors of
+   green_read/green_write (EBADF: a pipe was closed behind p). */
+GREEN_EXPORT int green_proc_communicate(green_proc_t *p, const void *input,
+                                        size_t inlen, char **out,
+                                        size_t *outlen, char **err,
+                                        size_t *errlen, double timeout);
+
+/* Wait up to timeout for the child to exit and reap it (through
+   green_waitpid); *status (may be NULL) gets its waitpid(2) status:
+   WIFEXITED/WEXITSTATUS, WIFSIGNALED/WTERMSIG.  Once reaped it returns
+   0 and the same status at once, every time, from any context.  A
+   timeout or a kill leaves the child running.  Errors: EINVAL (p NULL,
+   NaN), ETIMEDOUT, ECANCELED, EAGAIN (timeout 0, still running),
+   EDEADLK, ECHILD (the program reaped the child itself). */
+GREEN_EXPORT int green_proc_wait(green_proc_t *p, int *status,
+                                 double timeout);
+
+/* Send sig to the child (0: only check that it exists).  Through its
+   pidfd when the kernel has them, so a pid recycled after the child
+   was reaped is never signalled.  Never blocks; reap it afterwards with
+   green_proc_wait.  Errors: EINVAL (p NULL, an invalid signal), ESRCH
+   (the child was reaped already), EPERM. */
+GREEN_EXPORT int green_proc_kill(green_proc_t *p, int sig);
+
+/* The child's waitpid(2) status once green_proc_wait or
+   green_proc_communicate reaped it (Python's returncode); -1 with
+   errno EAGAIN before that (nothing is waited for), EINVAL for NULL. */
+GREEN_EXPORT int green_proc_status(const green_proc_t *p);
+
+/* Close p's pipe ends and free it (NULL is a no-op).  A child not yet
+   reaped is not killed: it keeps running with closed pipes (reads see
+   EOF, writes EPIPE/SIGPIPE), and the calling thread's hub reaps it in
+   the background when it exits, so no zombie is left behind, unless
+   that hub shuts down first (the child is then left to the process).
+   Never blocks. */
+GREEN_EXPORT void green_proc_free(green_proc_t *p);
+
+/******************************************************************************/
 /*  Patching (libgreen-patch)                                                 */
 /******************************************************************************/
 
