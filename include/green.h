@@ -391,6 +391,87 @@ GREEN_EXPORT int green_tcp_connect(const char *host, int port,
                                    double timeout);
 
 /******************************************************************************/
+/*  Buffered I/O                                                              */
+/******************************************************************************/
+
+/* gevent's FileObject / socket.makefile: a read buffer and a write
+   buffer over a green fd (green_read/green_write) or over a caller's
+   read/write pair (a TLS connection, ...).  The callbacks have read(2)'s
+   shape: bytes moved, 0 at end of input (read), or -1 with errno; a
+   blocking one should wait cooperatively.  Their errors reach the
+   caller unchanged (ECANCELED, ETIMEDOUT, EBADF, EDEADLK, ...).  An
+   instance is used by one greenlet at a time (it has no lock); reads
+   and writes use separate buffers, so one greenlet may read while
+   another writes.
+
+   Nothing is lost or duplicated when a call fails: a read that fails
+   (a kill, a timeout) leaves every byte it had taken in the buffer for
+   the next read, and a write reports exactly how much of the caller's
+   data it accepted.  Errors of every function: EINVAL (a NULL buffer or
+   instance where one is needed), EBADF (a read on an instance without a
+   read function, a write without a write function), ENOMEM, and the
+   callbacks' errors. */
+typedef struct green_bufio green_bufio_t;
+typedef ssize_t (*green_bufio_read_fn)(void *ctx, void *buf, size_t n);
+typedef ssize_t (*green_bufio_write_fn)(void *ctx, const void *buf,
+                                        size_t n);
+
+/* Buffered I/O on fd (not owned: green_bufio_free does not close it);
+   bufsize is the size of each buffer, 0 for the default (8 KiB).
+   Errors: EBADF (fd < 0), ENOMEM. */
+GREEN_EXPORT green_bufio_t *green_bufio_new(int fd, size_t bufsize);
+/* Buffered I/O through rd(ctx, ...) and wr(ctx, ...); one of them may
+   be NULL (a read-only or write-only instance).  Errors: EINVAL (both
+   NULL), ENOMEM. */
+GREEN_EXPORT green_bufio_t *green_bufio_new_ops(void *ctx,
+                                                green_bufio_read_fn rd,
+                                                green_bufio_write_fn wr,
+                                                size_t bufsize);
+
+/* Read one line: bytes up to and including the first delim (0..255),
+   at most max - 1 of them, into buf, NUL-terminated.  Returns the number
+   of bytes stored (without the NUL): a whole line ending in delim; or
+   max - 1 bytes without delim when the line is longer (the rest stays
+   buffered for the next call); or, at end of input, the last bytes
+   without delim (Python's readline); 0 at end of input with nothing
+   left.  The read buffer grows to hold up to max - 1 bytes of one
+   line.  Errors: EINVAL (buf NULL, max < 2, delim outside 0..255), and
+   the read's errors; on error nothing was consumed. */
+GREEN_EXPORT ssize_t green_bufio_readline(green_bufio_t *b, char *buf,
+                                          size_t max, int delim);
+/* Read up to n bytes: the buffered ones if any, else one read of the
+   underlying stream (straight into buf when n is at least the buffer
+   size).  Returns the count, 0 at end of input (or for n 0).  Errors:
+   EINVAL, EBADF, the read's errors. */
+GREEN_EXPORT ssize_t green_bufio_read(green_bufio_t *b, void *buf,
+                                      size_t n);
+/* Read n bytes, as many reads as it takes (Python's read(n) on a
+   buffered file): returns n, or fewer at end of input (0 if it came
+   first).  On error it returns -1 and the bytes it had already read go
+   back into the buffer, so retrying loses nothing (if memory for that
+   runs out it returns the short count instead, errno ENOMEM).  Errors:
+   as green_bufio_read. */
+GREEN_EXPORT ssize_t green_bufio_read_exactly(green_bufio_t *b, void *buf,
+                                              size_t n);
+/* Accept n bytes: copy them into the write buffer, writing it out each
+   time it fills (data of at least the buffer size is written straight
+   from buf).  Returns n; when an error stops it, the number of bytes of
+   buf accepted (buffered or written) if some were, else -1; errno is
+   set either way.  Bytes still buffered after an error stay buffered
+   (green_bufio_flush retries them).  Errors: EINVAL, EBADF, the write's
+   errors (EPIPE, ECANCELED, ...). */
+GREEN_EXPORT ssize_t green_bufio_write(green_bufio_t *b, const void *buf,
+                                       size_t n);
+/* Write out everything buffered.  Returns 0, or -1 with errno; then the
+   bytes not written stay buffered.  Errors: EINVAL, EBADF, the write's
+   errors. */
+GREEN_EXPORT int green_bufio_flush(green_bufio_t *b);
+/* Free b (NULL is a no-op).  It does not flush (call green_bufio_flush
+   first: free never blocks) and does not close the fd; buffered unread
+   input and unflushed output are dropped. */
+GREEN_EXPORT void green_bufio_free(green_bufio_t *b);
+
+/******************************************************************************/
 /*  Threadpool                                                                */
 /******************************************************************************/
 

@@ -29,6 +29,7 @@
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -312,6 +313,42 @@ static int modes_valid(const int modes[3])
     return 1;
 }
 
+/* Whether file can be run, as posix_spawnp will look it up.  glibc's
+   posix_spawn reports a failed exec itself, but not where the clone
+   cannot share memory with the child (Valgrind, some sandboxes): the
+   child then only exits 127.  So the usual mistakes, a program that is
+   not there or a bad cwd, are caught here first.  A path relative to a
+   new cwd is left to the spawn.  0 or an errno value. */
+static int check_runnable(const char *file, const char *cwd)
+{
+    struct stat st;
+    if (cwd && (stat(cwd, &st) != 0 || access(cwd, X_OK) != 0))
+        return errno;
+    if (cwd && !S_ISDIR(st.st_mode))
+        return ENOTDIR;
+    if (!*file)
+        return ENOENT;
+    if (strchr(file, '/'))
+        return cwd && *file != '/' ? 0 : access(file, X_OK) ? errno : 0;
+    const char *path = getenv("PATH");
+    int err = ENOENT;
+    for (const char *dir = path ? path : "/bin:/usr/bin"; dir;) {
+        const char *end = strchr(dir, ':');
+        int len = end ? (int)(end - dir) : (int)strlen(dir);
+        if (cwd && (len == 0 || dir[0] != '/'))
+            return 0; /* relative to the new cwd: the spawn will say */
+        char full[PATH_MAX];
+        int n = snprintf(full, sizeof full, "%.*s%s%s", len, dir,
+                         len ? "/" : "", file);
+        if (n < (int)sizeof full && access(full, X_OK) == 0)
+            return 0;
+        if (n < (int)sizeof full && errno == EACCES)
+            err = EACCES;
+        dir = end ? end + 1 : NULL;
+    }
+    return err;
+}
+
 static int spawn(green_proc_t *p, const char *file, char *const argv[],
                  const green_proc_attr_t *attr, struct child_ends *ce)
 {
@@ -319,7 +356,9 @@ static int spawn(green_proc_t *p, const char *file, char *const argv[],
                           attr->stderr_mode};
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t sa;
-    int err = posix_spawn_file_actions_init(&fa);
+    int err = check_runnable(file, attr->cwd);
+    if (!err)
+        err = posix_spawn_file_actions_init(&fa);
     if (err)
         return err;
     err = posix_spawnattr_init(&sa);
