@@ -1063,11 +1063,17 @@ GREEN_EXPORT pid_t green_proc_pid(const green_proc_t *p);
 /* The parent's end of the child's stdin (write), stdout or stderr
    (read) pipe, for green_write/green_read/green_bufio_new; -1 when that
    stream is not a pipe (or p is NULL), or once green_proc_communicate
-   closed it.  The fd belongs to p: do not close it yourself (to end the
-   child's input early, communicate with no input, which closes it). */
+   closed it.  The fd belongs to p: do not close it yourself (use
+   green_proc_close_stdin). */
 GREEN_EXPORT int green_proc_stdin_fd(const green_proc_t *p);
 GREEN_EXPORT int green_proc_stdout_fd(const green_proc_t *p);
 GREEN_EXPORT int green_proc_stderr_fd(const green_proc_t *p);
+
+/* Close the parent's end of the stdin pipe (Python's p.stdin.close()):
+   the child reads end of input once it has read what was written.
+   Greenlets waiting on the fd wake with EBADF.  Errors: EINVAL (p NULL),
+   EBADF (stdin is not a pipe, or is closed already). */
+GREEN_EXPORT int green_proc_close_stdin(green_proc_t *p);
 
 /* Python's Popen.communicate: write inlen bytes of input to stdin and
    close it, read stdout and stderr until both end, concurrently (a

@@ -482,6 +482,65 @@ START_TEST(after_green_fork)
 }
 END_TEST
 
+/* Streaming: write through a bufio on stdin, close it, read lines back
+   through a bufio on stdout. */
+START_TEST(stream_with_bufio_and_close_stdin)
+{
+    char *const argv[] = {"cat", NULL};
+    green_proc_attr_t attr = {.stdin_mode = GREEN_PROC_PIPE,
+                              .stdout_mode = GREEN_PROC_PIPE};
+    green_proc_t *p = green_proc_spawn("cat", argv, &attr);
+    green_bufio_t *in = green_bufio_new(green_proc_stdin_fd(p), 0);
+    green_bufio_t *out = green_bufio_new(green_proc_stdout_fd(p), 0);
+    ck_assert_int_eq(green_bufio_write(in, "one\ntwo\n", 8), 8);
+    ck_assert_int_eq(green_bufio_flush(in), 0);
+    green_bufio_free(in);
+    char line[16];
+    ck_assert_int_eq(green_bufio_readline(out, line, sizeof line, '\n'), 4);
+    ck_assert_str_eq(line, "one\n");
+    ck_assert_int_eq(green_proc_close_stdin(p), 0);
+    GREEN_ASSERT_ERRNO(green_proc_close_stdin(p), EBADF);
+    ck_assert_int_eq(green_proc_stdin_fd(p), -1);
+    ck_assert_int_eq(green_bufio_readline(out, line, sizeof line, '\n'), 4);
+    ck_assert_str_eq(line, "two\n");
+    ck_assert_int_eq(green_bufio_readline(out, line, sizeof line, '\n'), 0);
+    green_bufio_free(out);
+    int st = -1;
+    ck_assert_int_eq(green_proc_wait(p, &st, 10), 0);
+    ck_assert_int_eq(st, 0);
+    green_proc_free(p);
+    GREEN_ASSERT_ERRNO(green_proc_close_stdin(NULL), EINVAL);
+    p = sh("exit 0", 0, 0, 0);
+    GREEN_ASSERT_ERRNO(green_proc_close_stdin(p), EBADF);
+    ck_assert_int_eq(green_proc_wait(p, NULL, 10), 0);
+    green_proc_free(p);
+}
+END_TEST
+
+/* The child starts with no blocked signal and SIGPIPE at its default,
+   whatever the parent's mask and SIGPIPE disposition. */
+START_TEST(child_signal_state_is_reset)
+{
+    sigset_t usr1, old;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    ck_assert_int_eq(pthread_sigmask(SIG_BLOCK, &usr1, &old), 0);
+    struct sigaction ign = {.sa_handler = SIG_IGN}, oldpipe;
+    ck_assert_int_eq(sigaction(SIGPIPE, &ign, &oldpipe), 0);
+    green_proc_t *a = sh("kill -USR1 $$; exit 0", 0, 0, 0);
+    green_proc_t *b = sh("kill -PIPE $$; exit 0", 0, 0, 0);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    sigaction(SIGPIPE, &oldpipe, NULL);
+    int st = -1;
+    ck_assert_int_eq(green_proc_wait(a, &st, 10), 0);
+    ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGUSR1, "st %d", st);
+    ck_assert_int_eq(green_proc_wait(b, &st, 10), 0);
+    ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGPIPE, "st %d", st);
+    green_proc_free(a);
+    green_proc_free(b);
+}
+END_TEST
+
 static Suite *subprocess_suite(void)
 {
     Suite *s = suite_create("subprocess");
@@ -502,6 +561,8 @@ static Suite *subprocess_suite(void)
     tcase_add_test(tc, no_fd_leaks_into_children);
     tcase_add_test(tc, hub_in_other_thread);
     tcase_add_test(tc, after_green_fork);
+    tcase_add_test(tc, stream_with_bufio_and_close_stdin);
+    tcase_add_test(tc, child_signal_state_is_reset);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -444,6 +444,16 @@ int green_proc_stderr_fd(const green_proc_t *p)
     return stream_fd(p, 2);
 }
 
+int green_proc_close_stdin(green_proc_t *p)
+{
+    if (!p)
+        return green__fail(EINVAL);
+    if (p->fds[0] < 0)
+        return green__fail(EBADF);
+    close_fd(&p->fds[0]);
+    return 0;
+}
+
 /******************************************************************************/
 /*  Waiting and signalling                                                    */
 /******************************************************************************/
