@@ -541,6 +541,21 @@ START_TEST(child_signal_state_is_reset)
 }
 END_TEST
 
+/* The program reaped the child behind p's back: p never signals the pid
+   again (it may be recycled) and wait says ECHILD. */
+START_TEST(reaped_by_the_program)
+{
+    green_proc_t *p = sh("exit 5", 0, 0, 0);
+    int st = -1;
+    ck_assert_int_eq(waitpid(green_proc_pid(p), &st, 0), green_proc_pid(p));
+    ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 5);
+    GREEN_ASSERT_ERRNO(green_proc_kill(p, SIGKILL), ESRCH);
+    GREEN_ASSERT_ERRNO(green_proc_wait(p, NULL, 1), ECHILD);
+    GREEN_ASSERT_ERRNO(green_proc_status(p), EAGAIN);
+    green_proc_free(p);
+}
+END_TEST
+
 static Suite *subprocess_suite(void)
 {
     Suite *s = suite_create("subprocess");
@@ -563,6 +578,7 @@ static Suite *subprocess_suite(void)
     tcase_add_test(tc, after_green_fork);
     tcase_add_test(tc, stream_with_bufio_and_close_stdin);
     tcase_add_test(tc, child_signal_state_is_reset);
+    tcase_add_test(tc, reaped_by_the_program);
     suite_add_tcase(s, tc);
     return s;
 }
