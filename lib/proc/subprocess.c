@@ -291,13 +291,13 @@ static int setup_streams(green_proc_t *p, const int modes[3],
 /* Empty signal mask, SIGPIPE at its default action. */
 static int setup_attr(posix_spawnattr_t *sa)
 {
-    sigset_t none, pipe;
+    sigset_t none, dfl;
     sigemptyset(&none);
-    sigemptyset(&pipe);
-    sigaddset(&pipe, SIGPIPE);
+    sigemptyset(&dfl);
+    sigaddset(&dfl, SIGPIPE);
     int err = posix_spawnattr_setsigmask(sa, &none);
     if (!err)
-        err = posix_spawnattr_setsigdefault(sa, &pipe);
+        err = posix_spawnattr_setsigdefault(sa, &dfl);
     if (!err)
         err = posix_spawnattr_setflags(sa, POSIX_SPAWN_SETSIGMASK |
                                                POSIX_SPAWN_SETSIGDEF);
@@ -349,11 +349,12 @@ static int check_runnable(const char *file, const char *cwd)
     return err;
 }
 
+/* posix_spawnp with the streams of modes (the ones of attr), the cwd
+   and the signal state.  0 or an errno value. */
 static int spawn(green_proc_t *p, const char *file, char *const argv[],
-                 const green_proc_attr_t *attr, struct child_ends *ce)
+                 const green_proc_attr_t *attr, const int modes[3],
+                 struct child_ends *ce)
 {
-    const int modes[3] = {attr->stdin_mode, attr->stdout_mode,
-                          attr->stderr_mode};
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t sa;
     int err = check_runnable(file, attr->cwd);
@@ -402,7 +403,7 @@ green_proc_t *green_proc_spawn(const char *file, char *const argv[],
         return NULL;
     p->fds[0] = p->fds[1] = p->fds[2] = -1;
     struct child_ends ce = {{-1, -1, -1}, -1};
-    int err = spawn(p, file, argv, attr, &ce);
+    int err = spawn(p, file, argv, attr, modes, &ce);
     for (int i = 0; i < 3; i++)
         if (ce.fd[i] != ce.devnull)
             close_fd(&ce.fd[i]);
