@@ -246,6 +246,8 @@ int green_bufio_flush(green_bufio_t *b)
         return green__fail(EINVAL);
     if (!b->wr)
         return green__fail(EBADF);
+    if (b->wlen == 0)
+        return 0;
     int err;
     size_t done = write_out(b, b->wbuf, b->wlen, &err);
     memmove(b->wbuf, b->wbuf + done, b->wlen - done);
