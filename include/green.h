@@ -1085,7 +1085,7 @@ GREEN_EXPORT int green_proc_close_stdin(green_proc_t *p);
    that stream (it is still read).  timeout covers the whole call.
    When it fails with ETIMEDOUT, ECANCELED (a kill), EAGAIN (timeout 0
    and not done) or ENOMEM, the child keeps running and nothing is lost:
-   *out and *err are set to NULL, the output read so far stays in p and
+   it stores NULL in *out and *err, the output read so far stays in p and
    the input written so far is counted, so a later call (pass the same
    input) continues where this one stopped and returns all the output
    since the start; green_proc_kill and green_proc_wait work meanwhile.
