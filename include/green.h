@@ -1020,9 +1020,10 @@ GREEN_EXPORT void green_shutdown(void);
    cooperatively.  Its exit is watched like green_waitpid's (a pidfd,
    else polling), on any thread's hub, and only this child is ever
    reaped: a plain waitpid() of the program's other children keeps
-   working.  Do not reap it yourself (waitpid(-1) elsewhere): green_proc_
-   wait then fails with ECHILD.  A green_proc_t is not tied to a hub; use
-   it from one greenlet at a time (communicate: EBUSY otherwise). */
+   working.  Do not reap it yourself (waitpid(-1) elsewhere):
+   green_proc_wait then fails with ECHILD.  A green_proc_t is not tied
+   to a hub; use it from one greenlet at a time (communicate: EBUSY
+   otherwise). */
 typedef struct green_proc green_proc_t;
 
 /* What the child's stdin, stdout and stderr are. */
