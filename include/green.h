@@ -391,6 +391,87 @@ GREEN_EXPORT int green_tcp_connect(const char *host, int port,
                                    double timeout);
 
 /******************************************************************************/
+/*  Buffered I/O                                                              */
+/******************************************************************************/
+
+/* gevent's FileObject / socket.makefile: a read buffer and a write
+   buffer over a green fd (green_read/green_write) or over a caller's
+   read/write pair (a TLS connection, ...).  The callbacks have read(2)'s
+   shape: bytes moved, 0 at end of input (read), or -1 with errno; a
+   blocking one should wait cooperatively.  Their errors reach the
+   caller unchanged (ECANCELED, ETIMEDOUT, EBADF, EDEADLK, ...).  An
+   instance is used by one greenlet at a time (it has no lock); reads
+   and writes use separate buffers, so one greenlet may read while
+   another writes.
+
+   Nothing is lost or duplicated when a call fails: a read that fails
+   (a kill, a timeout) leaves every byte it had taken in the buffer for
+   the next read, and a write reports exactly how much of the caller's
+   data it accepted.  Errors of every function: EINVAL (a NULL buffer or
+   instance where one is needed), EBADF (a read on an instance without a
+   read function, a write without a write function), ENOMEM, and the
+   callbacks' errors. */
+typedef struct green_bufio green_bufio_t;
+typedef ssize_t (*green_bufio_read_fn)(void *ctx, void *buf, size_t n);
+typedef ssize_t (*green_bufio_write_fn)(void *ctx, const void *buf,
+                                        size_t n);
+
+/* Buffered I/O on fd (not owned: green_bufio_free does not close it);
+   bufsize is the size of each buffer, 0 for the default (8 KiB).
+   Errors: EBADF (fd < 0), ENOMEM. */
+GREEN_EXPORT green_bufio_t *green_bufio_new(int fd, size_t bufsize);
+/* Buffered I/O through rd(ctx, ...) and wr(ctx, ...); one of them may
+   be NULL (a read-only or write-only instance).  Errors: EINVAL (both
+   NULL), ENOMEM. */
+GREEN_EXPORT green_bufio_t *green_bufio_new_ops(void *ctx,
+                                                green_bufio_read_fn rd,
+                                                green_bufio_write_fn wr,
+                                                size_t bufsize);
+
+/* Read one line: bytes up to and including the first delim (0..255),
+   at most max - 1 of them, into buf, NUL-terminated.  Returns the number
+   of bytes stored (without the NUL): a whole line ending in delim; or
+   max - 1 bytes without delim when the line is longer (the rest stays
+   buffered for the next call); or, at end of input, the last bytes
+   without delim (Python's readline); 0 at end of input with nothing
+   left.  The read buffer grows to hold up to max - 1 bytes of one
+   line.  Errors: EINVAL (buf NULL, max < 2, delim outside 0..255), and
+   the read's errors; on error nothing was consumed. */
+GREEN_EXPORT ssize_t green_bufio_readline(green_bufio_t *b, char *buf,
+                                          size_t max, int delim);
+/* Read up to n bytes: the buffered ones if any, else one read of the
+   underlying stream (straight into buf when n is at least the buffer
+   size).  Returns the count, 0 at end of input (or for n 0).  Errors:
+   EINVAL, EBADF, the read's errors. */
+GREEN_EXPORT ssize_t green_bufio_read(green_bufio_t *b, void *buf,
+                                      size_t n);
+/* Read n bytes, as many reads as it takes (Python's read(n) on a
+   buffered file): returns n, or fewer at end of input (0 if it came
+   first).  On error it returns -1 and the bytes it had already read go
+   back into the buffer, so retrying loses nothing (if memory for that
+   runs out it returns the short count instead, errno ENOMEM).  Errors:
+   as green_bufio_read. */
+GREEN_EXPORT ssize_t green_bufio_read_exactly(green_bufio_t *b, void *buf,
+                                              size_t n);
+/* Accept n bytes: copy them into the write buffer, writing it out each
+   time it fills (data of at least the buffer size is written straight
+   from buf).  Returns n; when an error stops it, the number of bytes of
+   buf accepted (buffered or written) if some were, else -1; errno is
+   set either way.  Bytes still buffered after an error stay buffered
+   (green_bufio_flush retries them).  Errors: EINVAL, EBADF, the write's
+   errors (EPIPE, ECANCELED, ...). */
+GREEN_EXPORT ssize_t green_bufio_write(green_bufio_t *b, const void *buf,
+                                       size_t n);
+/* Write out everything buffered.  Returns 0, or -1 with errno; then the
+   bytes not written stay buffered.  Errors: EINVAL, EBADF, the write's
+   errors. */
+GREEN_EXPORT int green_bufio_flush(green_bufio_t *b);
+/* Free b (NULL is a no-op).  It does not flush (call green_bufio_flush
+   first: free never blocks) and does not close the fd; buffered unread
+   input and unflushed output are dropped. */
+GREEN_EXPORT void green_bufio_free(green_bufio_t *b);
+
+/******************************************************************************/
 /*  Threadpool                                                                */
 /******************************************************************************/
 
@@ -929,6 +1010,128 @@ GREEN_EXPORT int green_hub_stats(green_hub_stats_t *st);
    standalone hub, it does nothing.  From a link callback of an embedded
    hub it takes effect once the callbacks of that loop iteration return. */
 GREEN_EXPORT void green_shutdown(void);
+
+/******************************************************************************/
+/*  Subprocesses                                                              */
+/******************************************************************************/
+
+/* gevent.subprocess: a child process started with posix_spawnp(3) whose
+   stdin, stdout and stderr may be pipes that greenlets read and write
+   cooperatively.  Its exit is watched like green_waitpid's (a pidfd,
+   else polling), on any thread's hub, and only this child is ever
+   reaped: a plain waitpid() of the program's other children keeps
+   working.  Do not reap it yourself (waitpid(-1) elsewhere):
+   green_proc_wait then fails with ECHILD.  A green_proc_t is not tied
+   to a hub; use it from one greenlet at a time (communicate: EBUSY
+   otherwise). */
+typedef struct green_proc green_proc_t;
+
+/* What the child's stdin, stdout and stderr are. */
+#define GREEN_PROC_INHERIT 0 /* the parent's (the default) */
+#define GREEN_PROC_PIPE 1    /* a pipe to the parent */
+#define GREEN_PROC_DEVNULL 2 /* /dev/null */
+#define GREEN_PROC_STDOUT 3  /* stderr only: the same as stdout */
+
+/* Spawn attributes (all zero: inherit everything).  cwd NULL: the
+   parent's; envp NULL: the parent's environ. */
+typedef struct green_proc_attr {
+    int stdin_mode, stdout_mode, stderr_mode; /* GREEN_PROC_* */
+    const char *cwd;
+    char *const *envp;
+} green_proc_attr_t;
+
+/* Start file with argv (argv[0] by convention the name, NULL-terminated)
+   through posix_spawnp: a file without '/' is looked up in PATH.  attr
+   may be NULL.  The parent's pipe ends are non-blocking and
+   close-on-exec (green_proc_stdin_fd ...); the child gets only its
+   stdin, stdout and stderr and the fds the program left inheritable,
+   never libgreen's own (every fd libgreen makes is close-on-exec).  The
+   child starts with an empty signal mask and SIGPIPE at its default
+   action (a parent's SIG_IGN is not inherited).  The caller owns the
+   result: free it with green_proc_free.  Never blocks.  Errors: EINVAL
+   (file or argv NULL, a mode out of range, GREEN_PROC_STDOUT for stdin
+   or stdout), the spawn's own errno (ENOENT or EACCES for a program
+   that cannot be run, E2BIG, ENOEXEC, ENOENT/ENOTDIR for a bad cwd, ...:
+   reported here, not by the child's exit status), ENOMEM, EMFILE,
+   ENFILE, EAGAIN (no process could be created). */
+GREEN_EXPORT green_proc_t *green_proc_spawn(const char *file,
+                                            char *const argv[],
+                                            const green_proc_attr_t *attr);
+
+/* The child's pid (still valid after it is reaped), or -1/EINVAL. */
+GREEN_EXPORT pid_t green_proc_pid(const green_proc_t *p);
+
+/* The parent's end of the child's stdin (write), stdout or stderr
+   (read) pipe, for green_write/green_read/green_bufio_new; -1 when that
+   stream is not a pipe (or p is NULL), or once green_proc_communicate
+   closed it.  The fd belongs to p: do not close it yourself (use
+   green_proc_close_stdin). */
+GREEN_EXPORT int green_proc_stdin_fd(const green_proc_t *p);
+GREEN_EXPORT int green_proc_stdout_fd(const green_proc_t *p);
+GREEN_EXPORT int green_proc_stderr_fd(const green_proc_t *p);
+
+/* Close the parent's end of the stdin pipe (Python's p.stdin.close()):
+   the child reads end of input once it has read what was written.
+   Greenlets waiting on the fd wake with EBADF.  Errors: EINVAL (p NULL),
+   EBADF (stdin is not a pipe, or is closed already). */
+GREEN_EXPORT int green_proc_close_stdin(green_proc_t *p);
+
+/* Python's Popen.communicate: write inlen bytes of input to stdin and
+   close it, read stdout and stderr until both end, concurrently (a
+   child that fills one pipe while we still write the other cannot
+   deadlock), then wait for the child to exit.  On success *out / *err
+   get what the child wrote, malloc'd and NUL-terminated (free them),
+   with the lengths in *outlen / *errlen (NULL lengths are allowed).  A
+   stream that is not a pipe gives NULL and 0; out or err NULL discards
+   that stream (it is still read).  timeout covers the whole call.
+   When it fails with ETIMEDOUT, ECANCELED (a kill), EAGAIN (timeout 0
+   and not done) or ENOMEM, the child keeps running and nothing is lost:
+   it stores NULL in *out and *err, the output read so far stays in p and
+   the input written so far is counted, so a later call (pass the same
+   input) continues where this one stopped and returns all the output
+   since the start; green_proc_kill and green_proc_wait work meanwhile.
+   A child that closes its stdin early is not an error (the rest of the
+   input is dropped).  After a successful call the pipes are closed (a
+   second call returns empty output at once).  Errors: EINVAL (p NULL,
+   input NULL with inlen > 0, inlen > 0 while stdin is not a pipe, NaN),
+   EBUSY (another greenlet is in communicate on p), ETIMEDOUT,
+   ECANCELED, EAGAIN, EDEADLK (in the hub or a callback), ENOMEM, ECHILD
+   (the program reaped the child itself), and the I/O errors of
+   green_read/green_write (EBADF: a pipe was closed behind p). */
+GREEN_EXPORT int green_proc_communicate(green_proc_t *p, const void *input,
+                                        size_t inlen, char **out,
+                                        size_t *outlen, char **err,
+                                        size_t *errlen, double timeout);
+
+/* Wait up to timeout for the child to exit and reap it (through
+   green_waitpid); *status (may be NULL) gets its waitpid(2) status:
+   WIFEXITED/WEXITSTATUS, WIFSIGNALED/WTERMSIG.  Once reaped it returns
+   0 and the same status at once, every time, from any context.  A
+   timeout or a kill leaves the child running.  Errors: EINVAL (p NULL,
+   NaN), ETIMEDOUT, ECANCELED, EAGAIN (timeout 0, still running),
+   EDEADLK, ECHILD (the program reaped the child itself). */
+GREEN_EXPORT int green_proc_wait(green_proc_t *p, int *status,
+                                 double timeout);
+
+/* Send sig to the child (0: only check that it exists).  Through its
+   pidfd when the kernel has them, so a pid recycled after the child
+   was reaped is never signalled.  Never blocks; reap it afterwards with
+   green_proc_wait.  Errors: EINVAL (p NULL, an invalid signal), ESRCH
+   (the child was reaped already), EPERM. */
+GREEN_EXPORT int green_proc_kill(green_proc_t *p, int sig);
+
+/* The child's waitpid(2) status once green_proc_wait or
+   green_proc_communicate reaped it (Python's returncode); -1 with
+   errno EAGAIN before that (nothing is waited for), EINVAL for NULL. */
+GREEN_EXPORT int green_proc_status(const green_proc_t *p);
+
+/* Close p's pipe ends and free it (NULL is a no-op).  A child not yet
+   reaped is not killed: it keeps running with closed pipes (reads see
+   EOF, writes EPIPE/SIGPIPE), and the calling thread's hub reaps it in
+   the background when it exits, so no zombie is left behind, unless
+   that hub shuts down first (the child is then left to the process).
+   Never blocks. */
+GREEN_EXPORT void green_proc_free(green_proc_t *p);
 
 /******************************************************************************/
 /*  Patching (libgreen-patch)                                                 */

@@ -15,6 +15,7 @@
 #define GREEN_PROC_H_INCLUDED
 
 #include <signal.h>
+#include <sys/types.h>
 
 #include "core/hub.h"
 
@@ -22,5 +23,9 @@
    previous mask in old (threads created meanwhile inherit the full
    mask: libgreen's worker threads never run signal handlers). */
 void green__block_signals(sigset_t *old);
+
+/* pidfd_open(pid, 0) (Linux 5.3; close-on-exec): the fd, or -1 with
+   errno (ENOSYS, EPERM in some sandboxes, ESRCH). */
+int green__pidfd_open(pid_t pid);
 
 #endif

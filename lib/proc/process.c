@@ -55,13 +55,18 @@ static pid_t try_wait(pid_t pid, int *status, int options)
     return r;
 }
 
+int green__pidfd_open(pid_t pid)
+{
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
 /* A pidfd for pid, or -1 when the kernel has none to give (ENOSYS,
    EPERM in some sandboxes): the caller polls instead. */
 static int pidfd_for(pid_t pid, int options)
 {
     if (pid <= 0 || (options & (WUNTRACED | WCONTINUED)))
         return -1;
-    return (int)syscall(SYS_pidfd_open, pid, 0);
+    return green__pidfd_open(pid);
 }
 
 /* One wait for the child to change state: on its pidfd, or a nap of
