@@ -536,7 +536,8 @@ static green_tls_t *handshake(green_tls_t *t, double timeout)
     const unsigned char *p;
     unsigned len;
     SSL_get0_alpn_selected(t->ssl, &p, &len);
-    memcpy(t->alpn, p, len); /* len <= 255 */
+    if (len) /* p is NULL when none was agreed on */
+        memcpy(t->alpn, p, len); /* len <= 255 */
     t->alpn[len] = '\0';
     return t;
 }
