@@ -34,7 +34,7 @@ static inline void serve_address(char *addr, size_t n, const char *port)
 }
 
 static inline int serve_main(int argc, char **argv,
-                      void (*handler)(int fd, void *arg))
+                             void (*handler)(int fd, void *arg))
 {
     if (argc != 2) {
         fprintf(stderr, "usage: %s PORT\n", argv[0]);
