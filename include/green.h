@@ -963,10 +963,18 @@ GREEN_EXPORT green_tls_ctx_t *green_tls_client_ctx(void);
    the server's certificate first) with the private key in key_file
    (PEM).  Client certificates are not asked for (green_tls_ctx_set_verify
    turns that on).  Errors: EINVAL (NULL, not PEM, or the key does not
-   match the certificate), ENOENT, EACCES (a file cannot be read),
-   ENOMEM. */
+   match the certificate; green_tls_error(NULL) says which), ENOENT,
+   EACCES (a file cannot be read), ENOMEM. */
 GREEN_EXPORT green_tls_ctx_t *green_tls_server_ctx(const char *cert_file,
                                                    const char *key_file);
+/* Present the certificate chain in cert_file (PEM, the own certificate
+   first) with the private key in key_file (PEM): a server's (replacing
+   the one given to green_tls_server_ctx), or a client's, for servers
+   that ask for one (green_tls_ctx_set_verify on a server context).
+   Applies to later handshakes.  Errors: as green_tls_server_ctx. */
+GREEN_EXPORT int green_tls_ctx_use_cert(green_tls_ctx_t *ctx,
+                                        const char *cert_file,
+                                        const char *key_file);
 /* Trust the CA certificates in ca_file (PEM) too: for a client, to
    verify servers; for a server, to verify client certificates.
    Errors: EINVAL (NULL, no certificate in the file), ENOENT, EACCES. */
@@ -975,7 +983,8 @@ GREEN_EXPORT int green_tls_ctx_load_ca(green_tls_ctx_t *ctx,
 /* Turn peer verification on (on != 0) or off.  Client: on by default;
    off accepts any server certificate (and green_tls_connect's hostname
    may then be NULL).  Server: off by default; on requires a client
-   certificate signed by a CA of green_tls_ctx_load_ca.  Applies to
+   certificate (green_tls_ctx_use_cert) signed by a CA of
+   green_tls_ctx_load_ca.  Applies to
    later handshakes.  Errors: EINVAL (NULL). */
 GREEN_EXPORT int green_tls_ctx_set_verify(green_tls_ctx_t *ctx, int on);
 /* ALPN: the n protocol names in protos ("h2", "http/1.1"; each 1 to 255

@@ -220,6 +220,45 @@ START_TEST(alpn_server_preference_and_no_overlap)
 }
 END_TEST
 
+START_TEST(server_asks_for_a_client_certificate)
+{
+    green_tls_ctx_t *cctx = client_ctx(), *sctx = server_ctx();
+    ck_assert_int_eq(green_tls_ctx_set_verify(sctx, 1), 0);
+    ck_assert_int_eq(green_tls_ctx_load_ca(sctx, files->ca), 0);
+    /* No client certificate: the server refuses (the TLS 1.3 client
+       learns it at its first read). */
+    struct pair p;
+    pair_open(&p, cctx, sctx, "localhost");
+    ck_assert_ptr_null(p.s.t);
+    ck_assert_int_eq(p.s.err, EPROTO);
+    char buf[4];
+    if (p.c)
+        GREEN_ASSERT_ERRNO(green_tls_read(p.c, buf, sizeof buf), EPROTO);
+    pair_close(&p);
+    /* An untrusted one: refused too. */
+    ck_assert_int_eq(
+        green_tls_ctx_use_cert(cctx, files->self_cert, files->self_key), 0);
+    pair_open(&p, cctx, sctx, "localhost");
+    ck_assert_int_eq(p.s.err, EPROTO);
+    pair_close(&p);
+    /* One the CA signed: accepted. */
+    ck_assert_int_eq(green_tls_ctx_use_cert(cctx, files->cert, files->key),
+                     0);
+    pair_open(&p, cctx, sctx, "localhost");
+    ck_assert_ptr_nonnull(p.c);
+    ck_assert_ptr_nonnull(p.s.t);
+    ck_assert_int_eq(green_tls_write_all(p.s.t, "mtls", 4), 4);
+    ck_assert_int_eq(green_tls_read(p.c, buf, sizeof buf), 4);
+    pair_close(&p);
+    GREEN_ASSERT_ERRNO(green_tls_ctx_use_cert(cctx, files->cert, NULL),
+                       EINVAL);
+    GREEN_ASSERT_ERRNO(green_tls_ctx_use_cert(cctx, "/nonexistent", files->key),
+                       ENOENT);
+    green_tls_ctx_free(cctx);
+    green_tls_ctx_free(sctx);
+}
+END_TEST
+
 START_TEST(garbage_from_the_peer_is_EPROTO)
 {
     green_tls_ctx_t *sctx = server_ctx();
@@ -688,6 +727,38 @@ START_TEST(server_stop_kills_handshakes_in_progress)
 }
 END_TEST
 
+static void *serve_main(void *arg)
+{
+    return (void *)(intptr_t)(green_server_serve_forever(arg) == 0 ? 0
+                                                                   : errno);
+}
+
+START_TEST(killing_serve_forever_kills_handshakes_in_progress)
+{
+    green_tls_ctx_t *sctx = server_ctx();
+    int called = 0;
+    green_server_t *s =
+        green_tls_server_new("127.0.0.1:0", sctx, never_called, &called);
+    ck_assert_ptr_nonnull(s);
+    green_t *g = green_spawn(serve_main, s);
+    green_sleep(0.01);
+    /* Half a ClientHello: the handshake waits for the rest. */
+    int fd = green_tcp_connect("127.0.0.1", green_server_port(s), 5);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(green_write_all(fd, "\x16\x03\x01\x01\x00\x01", 6), 6);
+    green_sleep(0.05);
+    ck_assert_int_eq(green_kill(g, 2), 0);
+    ck_assert_int_eq((intptr_t)green_value(g), ECANCELED);
+    green_release(g);
+    char c;
+    ck_assert_int_eq(green_read(fd, &c, 1), 0);
+    ck_assert_int_eq(called, 0);
+    green_close(fd);
+    green_server_free(s);
+    green_tls_ctx_free(sctx);
+}
+END_TEST
+
 static void read_forever_handler(green_tls_t *t, void *arg)
 {
     char buf[16];
@@ -738,6 +809,7 @@ static Suite *tls_suite(void)
     tcase_add_test(tc, hostname_mismatch_is_EPROTO);
     tcase_add_test(tc, server_sees_sni);
     tcase_add_test(tc, alpn_server_preference_and_no_overlap);
+    tcase_add_test(tc, server_asks_for_a_client_certificate);
     tcase_add_test(tc, garbage_from_the_peer_is_EPROTO);
     tcase_add_test(tc, bad_arguments);
     tcase_add_test(tc, connections_outlive_their_ctx);
@@ -764,6 +836,7 @@ static Suite *tls_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, server_mode_concurrent_clients);
     tcase_add_test(tc, server_stop_kills_handshakes_in_progress);
+    tcase_add_test(tc, killing_serve_forever_kills_handshakes_in_progress);
     tcase_add_test(tc, server_stop_kills_a_handler_in_read);
     suite_add_tcase(s, tc);
     return s;

@@ -307,24 +307,31 @@ static int alpn_select(SSL *ssl, const unsigned char **out,
     return SSL_TLSEXT_ERR_OK;
 }
 
-green_tls_ctx_t *green_tls_server_ctx(const char *cert_file,
-                                      const char *key_file)
+int green_tls_ctx_use_cert(green_tls_ctx_t *ctx, const char *cert_file,
+                           const char *key_file)
 {
-    if (!cert_file || !key_file) {
-        fail(NULL, EINVAL);
-        return NULL;
-    }
+    if (!ctx || !cert_file || !key_file)
+        return fail(NULL, EINVAL);
     if (readable(cert_file) != 0 || readable(key_file) != 0)
-        return NULL;
-    green_tls_ctx_t *ctx = ctx_new(TLS_server_method(), 1);
-    if (!ctx)
-        return NULL;
+        return -1;
     if (SSL_CTX_use_certificate_chain_file(ctx->ssl, cert_file) != 1 ||
         SSL_CTX_use_PrivateKey_file(ctx->ssl, key_file,
                                     SSL_FILETYPE_PEM) != 1 ||
-        SSL_CTX_check_private_key(ctx->ssl) != 1) {
-        fail_openssl(NULL, EINVAL, "loading the certificate and key");
+        SSL_CTX_check_private_key(ctx->ssl) != 1)
+        return fail_openssl(NULL, EINVAL, "loading the certificate and key");
+    return 0;
+}
+
+green_tls_ctx_t *green_tls_server_ctx(const char *cert_file,
+                                      const char *key_file)
+{
+    green_tls_ctx_t *ctx = ctx_new(TLS_server_method(), 1);
+    if (!ctx)
+        return NULL;
+    if (green_tls_ctx_use_cert(ctx, cert_file, key_file) != 0) {
+        int err = errno;
         ctx_unref(ctx);
+        errno = err;
         return NULL;
     }
     SSL_CTX_set_alpn_select_cb(ctx->ssl, alpn_select, ctx);
