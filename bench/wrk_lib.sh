@@ -1,7 +1,7 @@
 # Sourced by the wrk benchmarks (http_bench.sh, multicore_bench.sh).
 # The caller sets DUR, CLK, TMP (a scratch directory) and, after sourcing,
-# optionally PIN_SERVER / PIN_WRK (taskset prefixes); it kills $SPID on
-# exit.
+# optionally PIN_SERVER / PIN_WRK (taskset prefixes) and WRK_SCHEME
+# (https; default http); it kills $SPID on exit.
 PIN_SERVER=
 PIN_WRK=
 SPID=
@@ -45,7 +45,7 @@ wrk_measure() {
     SPID=$!
     port=$(wait_port "$TMP/out") ||
         { echo "$wm_name: $1 did not start" >&2; exit 1; }
-    url="http://127.0.0.1:$port/"
+    url="${WRK_SCHEME:-http}://127.0.0.1:$port/"
     timeout 10 $PIN_WRK wrk $wm_opts -d1s "$url" > /dev/null 2>&1
     t0=$(cpu_ticks "$SPID")
     timeout $((DUR + 20)) $PIN_WRK wrk $wm_opts -d"${DUR}s" --latency \

@@ -3,13 +3,15 @@
    find each complete request head ("\r\n\r\n"), answer it with one
    fixed 200 response, and note whether the client asked to close.
    Request bodies are not supported (a GET-only toy).  Also their common
-   start-up step, http_raise_nofile. */
+   start-up step, http_raise_nofile, and the connection loop of the
+   greenlet servers, http_serve. */
 #ifndef HTTP_COMMON_H_INCLUDED
 #define HTTP_COMMON_H_INCLUDED
 
 #include <string.h>
 #include <strings.h>
 #include <sys/resource.h>
+#include <sys/types.h>
 
 static const char http_response[] =
     "HTTP/1.1 200 OK\r\n"
@@ -52,6 +54,45 @@ static size_t http_consume(char *buf, size_t *len, char *out, size_t cap,
     memmove(buf, buf + done, *len - done);
     *len -= done;
     return used;
+}
+
+/* How http_serve reads and writes one connection: plain green fds
+   (http_hello) or TLS (https_hello).  wait_read may be NULL. */
+struct http_io {
+    ssize_t (*read)(void *conn, void *buf, size_t n);
+    ssize_t (*write_all)(void *conn, const void *buf, size_t n);
+    int (*wait_read)(void *conn);
+};
+
+/* Serve one keep-alive connection until the client closes or asks to,
+   an error, or a request head too large for the buffer. */
+static inline void http_serve(const struct http_io *io, void *conn)
+{
+    char buf[8192], out[16 * HTTP_RESPONSE_LEN];
+    size_t len = 0;
+    int close = 0, drained = 0;
+    for (;;) {
+        /* The last read came back short, so the socket is drained: wait
+           for the next request before reading, instead of paying for a
+           read that returns EAGAIN (the callback server does the same
+           by reading once per readiness event). */
+        if (drained && io->wait_read && io->wait_read(conn) != 0)
+            return;
+        ssize_t n = io->read(conn, buf + len, sizeof buf - len);
+        if (n <= 0)
+            return;
+        drained = (size_t)n < sizeof buf - len;
+        len += (size_t)n;
+        for (;;) {
+            size_t used = http_consume(buf, &len, out, sizeof out, &close);
+            if (used && io->write_all(conn, out, used) < 0)
+                return;
+            if (!used || close)
+                break;
+        }
+        if (close || len == sizeof buf)
+            return; /* asked to, or a request head too large */
+    }
 }
 
 /* Many connections: allow as many fds as the hard limit. */

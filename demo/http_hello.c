@@ -8,34 +8,26 @@
 #include "http_common.h"
 #include "serve_main.h"
 
+static ssize_t fd_read(void *conn, void *buf, size_t n)
+{
+    return green_read((int)(intptr_t)conn, buf, n);
+}
+
+static ssize_t fd_write_all(void *conn, const void *buf, size_t n)
+{
+    return green_write_all((int)(intptr_t)conn, buf, n);
+}
+
+static int fd_wait_read(void *conn)
+{
+    return green_wait_read((int)(intptr_t)conn, -1);
+}
+
 static void http(int fd, void *arg)
 {
     (void)arg;
-    char buf[8192], out[16 * HTTP_RESPONSE_LEN];
-    size_t len = 0;
-    int close = 0, drained = 0;
-    for (;;) {
-        /* The last read came back short, so the socket is drained: wait
-           for the next request before reading, instead of paying for a
-           read that returns EAGAIN (the callback server does the same
-           by reading once per readiness event). */
-        if (drained && green_wait_read(fd, -1) != 0)
-            return;
-        ssize_t n = green_read(fd, buf + len, sizeof buf - len);
-        if (n <= 0)
-            return;
-        drained = (size_t)n < sizeof buf - len;
-        len += (size_t)n;
-        for (;;) {
-            size_t used = http_consume(buf, &len, out, sizeof out, &close);
-            if (used && green_write_all(fd, out, used) < 0)
-                return;
-            if (!used || close)
-                break;
-        }
-        if (close || len == sizeof buf)
-            return; /* asked to, or a request head too large */
-    }
+    static const struct http_io io = {fd_read, fd_write_all, fd_wait_read};
+    http_serve(&io, (void *)(intptr_t)fd);
 }
 
 int main(int argc, char **argv)

@@ -1,6 +1,7 @@
-/* The main() of the green_server demos (echo_server, http_hello): serve
-   handler on 127.0.0.1:PORT, PORT from the command line (0 picks a free
-   port); prints "listening on 127.0.0.1:PORT" and serves until killed. */
+/* The main() of the green_server demos (echo_server, http_hello; its
+   parts for https_hello): serve handler on 127.0.0.1:PORT, PORT from the
+   command line (0 picks a free port); prints "listening on
+   127.0.0.1:PORT" and serves until killed. */
 #ifndef SERVE_MAIN_H_INCLUDED
 #define SERVE_MAIN_H_INCLUDED
 
@@ -8,16 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static int serve_main(int argc, char **argv,
-                      void (*handler)(int fd, void *arg))
+/* Announce s (NULL: creating it failed, see errno), serve until
+   killed, free it; the exit status. */
+static inline int serve_server(green_server_t *s)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s PORT\n", argv[0]);
-        return 2;
-    }
-    char addr[64];
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", atoi(argv[1]));
-    green_server_t *s = green_server_new(addr, handler, NULL);
     if (!s) {
         perror("green_server_new");
         return 1;
@@ -30,6 +25,24 @@ static int serve_main(int argc, char **argv,
     }
     green_server_free(s);
     return 0;
+}
+
+/* "127.0.0.1:PORT" for the PORT argument. */
+static inline void serve_address(char *addr, size_t n, const char *port)
+{
+    snprintf(addr, n, "127.0.0.1:%d", atoi(port));
+}
+
+static inline int serve_main(int argc, char **argv,
+                             void (*handler)(int fd, void *arg))
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s PORT\n", argv[0]);
+        return 2;
+    }
+    char addr[64];
+    serve_address(addr, sizeof addr, argv[1]);
+    return serve_server(green_server_new(addr, handler, NULL));
 }
 
 #endif

@@ -1134,6 +1134,153 @@ GREEN_EXPORT int green_proc_status(const green_proc_t *p);
 GREEN_EXPORT void green_proc_free(green_proc_t *p);
 
 /******************************************************************************/
+/*  TLS (libgreen-tls)                                                        */
+/******************************************************************************/
+
+/* These live in libgreen-tls, not libgreen: link with -lgreen-tls
+   (pkg-config libgreen-tls); it is built when configure finds OpenSSL.
+   TLS client and server connections over a connected stream socket,
+   without patching: the fd is read and written with green_recv and
+   green_send (so it is put in O_NONBLOCK), and whenever OpenSSL must
+   wait for it the call waits as green_read does, with the blocking
+   errors above (ECANCELED when killed, ETIMEDOUT from an enclosing
+   green_timeout, EDEADLK in the hub or a callback, EBADF when the fd is
+   closed).  Failures also leave a message for green_tls_error.  A TLS
+   failure is EPROTO (a certificate that does not verify, a host name
+   that does not match it, no common ALPN protocol or TLS version, a
+   peer's alert, garbage on the wire); the peer closing the connection
+   without a TLS close_notify is ECONNRESET (a truncation, unlike a clean
+   close, which a read reports as 0).  After such a failure every later
+   call on the connection fails with the same errno.  green.h exposes no
+   OpenSSL type: contexts and connections are opaque. */
+typedef struct green_tls_ctx green_tls_ctx_t;
+typedef struct green_tls green_tls_t;
+
+/* A client context: TLS 1.2 or later, server certificates verified
+   against the system's trusted CAs (OpenSSL's default paths) and
+   checked against the host name given to green_tls_connect.  A context
+   may be shared by any number of connections and threads.  Errors:
+   ENOMEM. */
+GREEN_EXPORT green_tls_ctx_t *green_tls_client_ctx(void);
+/* A server context presenting the certificate chain in cert_file (PEM,
+   the server's certificate first) with the private key in key_file
+   (PEM).  Client certificates are not asked for (green_tls_ctx_set_verify
+   turns that on).  Errors: EINVAL (NULL, not PEM, or the key does not
+   match the certificate; green_tls_error(NULL) says which), ENOENT,
+   EACCES (a file cannot be read), ENOMEM. */
+GREEN_EXPORT green_tls_ctx_t *green_tls_server_ctx(const char *cert_file,
+                                                   const char *key_file);
+/* Present the certificate chain in cert_file (PEM, the own certificate
+   first) with the private key in key_file (PEM): a server's (replacing
+   the one given to green_tls_server_ctx), or a client's, for servers
+   that ask for one (green_tls_ctx_set_verify on a server context).
+   Applies to later handshakes.  Errors: as green_tls_server_ctx. */
+GREEN_EXPORT int green_tls_ctx_use_cert(green_tls_ctx_t *ctx,
+                                        const char *cert_file,
+                                        const char *key_file);
+/* Trust the CA certificates in ca_file (PEM) too: for a client, to
+   verify servers; for a server, to verify client certificates.
+   Errors: EINVAL (NULL, no certificate in the file), ENOENT, EACCES. */
+GREEN_EXPORT int green_tls_ctx_load_ca(green_tls_ctx_t *ctx,
+                                       const char *ca_file);
+/* Turn peer verification on (on != 0) or off.  Client: on by default;
+   off accepts any server certificate (and green_tls_connect's hostname
+   may then be NULL).  Server: off by default; on requires a client
+   certificate (green_tls_ctx_use_cert) signed by a CA of
+   green_tls_ctx_load_ca.  Applies to
+   later handshakes.  Errors: EINVAL (NULL). */
+GREEN_EXPORT int green_tls_ctx_set_verify(green_tls_ctx_t *ctx, int on);
+/* ALPN: the n protocol names in protos ("h2", "http/1.1"; each 1 to 255
+   bytes), in order of preference.  Client: the list offered.  Server:
+   the list it selects from, its own order first; a client that offers
+   protocols but none of these fails the handshake (EPROTO, the
+   no_application_protocol alert).  n 0 clears the list.  Applies to
+   later handshakes.  Errors: EINVAL (NULL ctx, NULL protos with n > 0,
+   an empty or too long name), ENOMEM. */
+GREEN_EXPORT int green_tls_ctx_set_alpn(green_tls_ctx_t *ctx,
+                                        const char *const *protos, size_t n);
+/* Drop the caller's reference to ctx: it is freed once no connection
+   made with it remains.  A server made by green_tls_server_new with ctx
+   must be freed before ctx.  NULL is a no-op. */
+GREEN_EXPORT void green_tls_ctx_free(green_tls_ctx_t *ctx);
+
+/* Handshake as the client on fd (a connected stream socket).  hostname
+   is sent as SNI (unless it is an IP address) and, when verification is
+   on, must match the server's certificate (DNS name or IP address);
+   it may be NULL only if verification is off.  The timeout covers the
+   whole handshake (< 0: none; 0: fails with EAGAIN as soon as it would
+   wait).  Returns the connection, or NULL with errno: EINVAL (NULL ctx,
+   a server ctx, NULL hostname with verification on, NaN), EBADF,
+   ENOTSOCK, EPROTO (verification failed: green_tls_error names why),
+   ECONNRESET (the server closed the connection), the socket's errors,
+   ETIMEDOUT, EAGAIN, ECANCELED, EDEADLK, ENOMEM. */
+GREEN_EXPORT green_tls_t *green_tls_connect(green_tls_ctx_t *ctx, int fd,
+                                            const char *hostname,
+                                            double timeout);
+/* Handshake as the server on fd (an accepted stream socket), with ctx
+   from green_tls_server_ctx.  Timeout and errors as green_tls_connect
+   (EINVAL: NULL or a client ctx). */
+GREEN_EXPORT green_tls_t *green_tls_accept(green_tls_ctx_t *ctx, int fd,
+                                           double timeout);
+/* Read up to n bytes of application data (waits until at least one
+   arrives).  Returns the count, 0 for n 0 or once the peer sent
+   close_notify (a clean end), or -1 with errno: ECONNRESET (the
+   connection ended without close_notify: a possible truncation),
+   EPROTO, EINVAL (NULL t, NULL buf with n > 0), the socket's errors and
+   the blocking errors (ETIMEDOUT, ECANCELED, EDEADLK, EBADF). */
+GREEN_EXPORT ssize_t green_tls_read(green_tls_t *t, void *buf, size_t n);
+/* Write up to n bytes: returns once some are sent (at most one TLS
+   record's worth, 16 KiB, may remain a short write) or -1 with errno:
+   EPIPE, ECONNRESET (the peer is gone), EPROTO, EINVAL, and the blocking
+   errors.  After ETIMEDOUT or ECANCELED the same bytes must be written
+   again before anything else (or the connection dropped). */
+GREEN_EXPORT ssize_t green_tls_write(green_tls_t *t, const void *buf,
+                                     size_t n);
+/* Write all n bytes (loops over short writes); returns n or -1 with
+   errno as green_tls_write (some bytes may have been sent). */
+GREEN_EXPORT ssize_t green_tls_write_all(green_tls_t *t, const void *buf,
+                                         size_t n);
+/* Close the TLS session: send close_notify, then read (and discard
+   application data) until the peer's close_notify arrives, within
+   timeout (< 0: none).  Timeout 0 sends close_notify and returns
+   without waiting: 0 if the peer's had already arrived, else
+   -1/EAGAIN.  The fd stays open.  Returns 0 or -1 with errno:
+   ECONNRESET (the peer closed the connection without close_notify),
+   EPIPE, EPROTO, EINVAL (NULL, NaN), ETIMEDOUT, ECANCELED, EDEADLK. */
+GREEN_EXPORT int green_tls_shutdown(green_tls_t *t, double timeout);
+/* The ALPN protocol the handshake agreed on, or NULL (none, NULL t).
+   Valid until green_tls_free. */
+GREEN_EXPORT const char *green_tls_alpn(const green_tls_t *t);
+/* Server side: the host name the client asked for (SNI), or NULL.
+   Client side: the name sent.  Valid until green_tls_free. */
+GREEN_EXPORT const char *green_tls_sni(const green_tls_t *t);
+/* The connection's fd, or -1/EINVAL for NULL. */
+GREEN_EXPORT int green_tls_fd(const green_tls_t *t);
+/* Why the last call on t failed ("certificate verify failed: hostname
+   mismatch", an OpenSSL error string, strerror's text); with t NULL,
+   the last failure of any green_tls call in this greenlet (a connect or
+   accept that returned NULL, a context function).  Never NULL ("" if
+   nothing failed); valid until the next failing call. */
+GREEN_EXPORT const char *green_tls_error(const green_tls_t *t);
+/* Free t without sending anything: the fd is NOT closed (call
+   green_tls_shutdown first for a clean close, and close the fd after).
+   NULL is a no-op. */
+GREEN_EXPORT void green_tls_free(green_tls_t *t);
+
+/* green_server_new serving TLS (gevent's StreamServer with an SSL
+   context): each connection's greenlet handshakes with ctx (a server
+   context; at most 10 s), runs handler(t, arg), then sends close_notify
+   without waiting for the peer's, frees t, and the server closes the
+   fd.  A failed handshake ends the connection without calling handler.
+   The result is an ordinary green_server_t: start, serve, stop and free
+   it with the green_server_* functions.  ctx must outlive the server
+   (the small record tying them together is freed with ctx).  Errors: as
+   green_server_new, and EINVAL for a NULL or client ctx. */
+GREEN_EXPORT green_server_t *green_tls_server_new(
+    const char *address, green_tls_ctx_t *ctx,
+    void (*handler)(green_tls_t *t, void *arg), void *arg);
+
+/******************************************************************************/
 /*  Patching (libgreen-patch)                                                 */
 /******************************************************************************/
 

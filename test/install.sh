@@ -26,3 +26,29 @@ cc -o "$prefix/app" "$prefix/app.c" \
     $(pkg-config --define-prefix --cflags --libs libgreen)
 test "$(LD_LIBRARY_PATH="$prefix/lib" "$prefix/app")" = ok
 echo "installed libgreen: pkg-config build OK"
+
+# libgreen-tls, when it was built: a TLS client refusing a peer that
+# does not speak TLS.
+if test -f "$prefix/lib/pkgconfig/libgreen-tls.pc"; then
+    cat > "$prefix/tls.c" <<'APP'
+#include <green.h>
+#include <errno.h>
+#include <stdio.h>
+#include <sys/socket.h>
+int main(void) {
+    int sv[2];
+    green_tls_ctx_t *ctx = green_tls_client_ctx();
+    if (!ctx || socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) return 1;
+    if (green_write_all(sv[1], "not TLS\r\n\r\n", 11) != 11) return 1;
+    green_tls_t *t = green_tls_connect(ctx, sv[0], "localhost", 5);
+    if (t || errno != EPROTO) return 1;
+    green_tls_ctx_free(ctx);
+    puts("ok");
+    return 0;
+}
+APP
+    cc -o "$prefix/tls" "$prefix/tls.c" \
+        $(pkg-config --define-prefix --cflags --libs libgreen-tls)
+    test "$(LD_LIBRARY_PATH="$prefix/lib" "$prefix/tls")" = ok
+    echo "installed libgreen-tls: pkg-config build OK"
+fi
