@@ -331,34 +331,29 @@ struct reader {
     atomic_int inside;   /* in green_pread */
 };
 
-/* Reads n cold bytes into a heap buffer; after the call, fills the
-   buffer with 0xA5, lets the hub run for a while and checks nothing
-   wrote into it any more (a request still running would), then frees
-   it and reuses the memory. */
+/* Reads n cold bytes into a heap buffer; once the call returned, takes
+   a snapshot of the buffer, blocks the thread for a while and checks
+   nothing wrote into it any more (a request still running would: a
+   worker directly, io_uring at this task's next syscall), then frees it
+   and reuses the memory. */
 static void *killed_reader(void *a)
 {
     struct reader *r = a;
-    unsigned char *b = malloc(r->n);
+    unsigned char *b = malloc(r->n), *snap = malloc(r->n);
     memset(b, 0, r->n);
     atomic_store(&r->inside, 1);
     errno = 0;
     r->rc = green_pread(r->fd, b, r->n, 0);
     r->err = errno;
+    memcpy(snap, b, r->n);
     atomic_store(&r->inside, 0);
-    memset(b, 0xA5, r->n);
-    /* Killed: blocking calls fail now, so block the thread; a request
-       still running would go on writing meanwhile (a worker directly,
-       io_uring at this task's next syscall). */
+    /* Killed: blocking calls fail now, so block the thread. */
     struct timespec ts = {0, 2000000};
     for (int i = 0; i < 25; i++)
         nanosleep(&ts, NULL);
-    r->intact = 1;
-    for (size_t i = 0; i < r->n; i++)
-        if (b[i] != 0xA5) {
-            r->intact = 0;
-            break;
-        }
+    r->intact = memcmp(snap, b, r->n) == 0;
     free(b);
+    free(snap);
     void *again = malloc(r->n);
     memset(again, 0x5A, r->n);
     free(again);
