@@ -243,6 +243,7 @@ END_TEST
 START_TEST(bad_fds_and_arguments)
 {
     char b[16];
+    memset(b, 0, sizeof b);
     /* The hub (and its loop's fds) first: a closed number below must
        stay closed. */
     ck_assert_ptr_nonnull(green_file_backend());
