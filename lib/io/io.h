@@ -88,7 +88,9 @@ int green__io_coop(void);
    the threadpool): green_read/readv/write/writev/write_all and
    libgreen-patch's read/write family on a GREEN__FD_FILE fd call it
    instead of the syscall.  It has the syscall's result and errno, plus
-   the blocking errors; off -1 means the file position (read/write). */
+   the blocking errors; off -1 means the file position (read/write).
+   dir: GREEN__IO_READ, GREEN__IO_WRITE, or GREEN__IO_FSYNC /
+   GREEN__IO_FDATASYNC (fd.h; iov, cnt and off unused). */
 typedef ssize_t (*green__file_rw_fn)(int fd, const struct iovec *iov,
                                      int cnt, off_t off, int dir);
 void green__io_set_file_rw(green__file_rw_fn fn);

@@ -737,9 +737,14 @@ static ssize_t file_do(const struct file_req *r, size_t total)
 }
 
 /* The io layer's file hook (io.h). */
+static int file_sync(int fd, int op);
+
 static ssize_t file_rw(int fd, const struct iovec *iov, int cnt, off_t off,
                        int dir)
 {
+    if (dir == GREEN__IO_FSYNC || dir == GREEN__IO_FDATASYNC)
+        return file_sync(fd, dir == GREEN__IO_FSYNC ? FILE_FSYNC
+                                                    : FILE_FDATASYNC);
     if (cnt < 0 || cnt > IOV_MAX || (cnt > 0 && !iov))
         return green__fail(cnt < 0 || cnt > IOV_MAX ? EINVAL : EFAULT);
     size_t total = iov_total(iov, cnt);
