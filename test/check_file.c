@@ -76,6 +76,21 @@ static void drop_cache(int fd)
     ck_assert_int_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
 }
 
+/* 1 if drop_cache works on fd's file system (not tmpfs): a read must
+   then wait for the disk.  The tests that need a read in flight return
+   early where it does not (nothing to prove with). */
+static int cold_works(int fd)
+{
+    drop_cache(fd);
+    char b[1];
+    struct iovec iov = {b, 1};
+    if (preadv2(fd, &iov, 1, 0, RWF_NOWAIT) < 0 && errno == EAGAIN)
+        return 1;
+    fprintf(stderr, "check_file: pages cannot be dropped here, "
+                    "a test needing a cold read is skipped\n");
+    return 0;
+}
+
 static void check_pattern(const unsigned char *b, size_t n, size_t off)
 {
     for (size_t i = 0; i < n; i++)
@@ -365,6 +380,10 @@ START_TEST(kill_mid_read_leaves_the_buffer_alone)
 {
     size_t size = big_size();
     int fd = big_file(size);
+    if (!cold_works(fd)) {
+        green_close(fd);
+        return;
+    }
     int cancelled = 0;
     for (int attempt = 0; attempt < 5 && cancelled < 2; attempt++) {
         drop_cache(fd);
@@ -393,6 +412,10 @@ START_TEST(timeout_scope_ends_a_cold_read)
 {
     size_t size = big_size();
     int fd = big_file(size);
+    if (!cold_works(fd)) {
+        green_close(fd);
+        return;
+    }
     unsigned char *b = malloc(size);
     int timed_out = 0;
     for (int attempt = 0; attempt < 5 && !timed_out; attempt++) {
@@ -503,6 +526,18 @@ static int lease_file(char *path, int *holder)
     return fcntl(*holder, F_SETLEASE, F_RDLCK);
 }
 
+/* Until an open for writing is blocked on holder's lease: the kernel
+   then breaks it, and F_GETLEASE gives the type it goes to (bounded). */
+static void wait_lease_breaking(int holder)
+{
+    for (int i = 0; i < 5000; i++) {
+        if (fcntl(holder, F_GETLEASE) == F_UNLCK)
+            return;
+        ck_assert_int_eq(green_sleep(0.002), 0);
+    }
+    ck_abort_msg("no open blocked on the lease");
+}
+
 struct opener {
     const char *path;
     int fd, err;
@@ -530,6 +565,7 @@ START_TEST(blocked_open_does_not_block_the_hub)
     green_t *g = green_spawn(open_for_writing, &o);
     int ticks = 0;
     green_t *t = green_spawn(test_ticker, &ticks);
+    wait_lease_breaking(holder);
     ck_assert_int_eq(green_sleep(0.1), 0);
     ck_assert_int_eq(o.fd, -2);       /* still blocked in open */
     ck_assert_int_ge(ticks, 5);       /* and the hub went on */
@@ -544,7 +580,7 @@ START_TEST(blocked_open_does_not_block_the_hub)
     ck_assert_int_eq(fcntl(holder, F_SETLEASE, F_RDLCK), 0);
     o.fd = -2;
     g = green_spawn(open_for_writing, &o);
-    ck_assert_int_eq(green_sleep(0.02), 0);
+    wait_lease_breaking(holder);
     ck_assert_int_eq(o.fd, -2);
     ck_assert_int_eq(green_kill(g, 10), 0);
     ck_assert_int_eq(o.fd, -1);
@@ -596,6 +632,10 @@ START_TEST(concurrent_cold_reads_overlap)
 {
     size_t size = big_size();
     int fd = big_file(size);
+    if (!cold_works(fd)) {
+        green_close(fd);
+        return;
+    }
     drop_cache(fd);
     atomic_int inside = 0, max_inside = 0;
     struct streamer s[4];
@@ -668,7 +708,7 @@ START_TEST(fork_fails_calls_in_flight_in_the_child)
     }
     struct opener o = {.path = path, .fd = -2};
     green_t *g = green_spawn(open_for_writing, &o);
-    ck_assert_int_eq(green_sleep(0.02), 0);
+    wait_lease_breaking(holder);
     ck_assert_int_eq(o.fd, -2);
     pid_t pid = green_fork();
     ck_assert_int_ge(pid, 0);
