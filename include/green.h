@@ -312,7 +312,9 @@ GREEN_EXPORT int green_wait_write(int fd, double timeout);
    they bound a blocking socket's: after that time it fails with
    -1/EAGAIN (connect: EINPROGRESS), whatever it already waited; an
    enclosing green_timeout still gives ETIMEDOUT.  A negative fd, or one
-   at or above RLIMIT_NOFILE that is not open, is EBADF at once. */
+   at or above RLIMIT_NOFILE that is not open, is EBADF at once.  On a
+   regular file or block device the read and write calls go off the hub
+   (see "Regular files"). */
 GREEN_EXPORT ssize_t green_read(int fd, void *buf, size_t n);
 GREEN_EXPORT ssize_t green_write(int fd, const void *buf, size_t n);
 /* Write all n bytes (loops over short writes); returns n or -1 (also
