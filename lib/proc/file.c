@@ -19,8 +19,9 @@
      3. Else a backend does it while the greenlet parks on one clause:
         - io_uring (liburing): one ring per hub, created on first use;
           completions are signalled through an eventfd registered with
-          io_uring_register_eventfd_async that an ev_io of the hub
-          watches (a request done during its submit is reaped at once).
+          io_uring_register_eventfd that an ev_io of the hub watches (not
+          io_uring_register_eventfd_async: a buffered read completes in
+          task work, which that one does not signal).
           The kernel transfers to and from the caller's buffer directly,
           so a call never returns while its request may still touch
           that memory: a kill or timeout submits IORING_OP_ASYNC_CANCEL
@@ -525,9 +526,7 @@ static int uring_init(struct green__hub *hub, struct file_state *st)
     st->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (st->efd < 0)
         goto fail_ring;
-    /* Only completions that come later are signalled: one finished
-       during its submit is reaped right there. */
-    if (io_uring_register_eventfd_async(&st->ring, st->efd) < 0)
+    if (io_uring_register_eventfd(&st->ring, st->efd) < 0)
         goto fail_efd;
     green__list_init(&st->ops);
     ev_io_init(&st->io, uring_ready, st->efd, EV_READ);
