@@ -85,10 +85,6 @@
 enum file_op { FILE_READ, FILE_WRITE, FILE_FSYNC, FILE_FDATASYNC, FILE_OPEN };
 enum file_backend { BACKEND_THREADPOOL, BACKEND_URING };
 
-static const char *const op_what[] = {"reading a file", "writing a file",
-                                      "syncing a file", "syncing a file",
-                                      "opening a file"};
-
 /* One call's request. */
 struct file_req {
     int op;                     /* enum file_op */
@@ -325,6 +321,11 @@ static ssize_t tp_do(const struct file_req *r, size_t total)
 /******************************************************************************/
 
 #ifdef GREEN_HAVE_LIBURING
+
+/* What a parked caller does, for green_dump (by enum file_op). */
+static const char *const op_what[] = {"reading a file", "writing a file",
+                                      "syncing a file", "syncing a file",
+                                      "opening a file"};
 
 /* One request, on its caller's stack: the caller does not return before
    its completion was seen (or, in a green_fork child, dropped). */
