@@ -9,7 +9,12 @@
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "config.h"
@@ -732,6 +737,52 @@ START_TEST(fork_fails_calls_in_flight_in_the_child)
 }
 END_TEST
 
+/* Where the kernel refuses io_uring (a seccomp policy: EPERM), the
+   calls fall back to the threadpool silently. */
+static int refuse_io_uring(void)
+{
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_io_uring_setup, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {sizeof f / sizeof f[0], f};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        return -1;
+    return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+}
+
+START_TEST(io_uring_refused_falls_back_to_the_threadpool)
+{
+    int fd = big_file(1 << 16);
+    pid_t pid = fork(); /* before this process has a hub */
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (refuse_io_uring() != 0)
+            _exit(77);
+        const char *b = green_file_backend();
+        if (!b || strcmp(b, "threadpool") != 0)
+            _exit(2);
+        unsigned char buf[4096];
+        drop_cache(fd);
+        if (green_pread(fd, buf, sizeof buf, 4096) != (ssize_t)sizeof buf)
+            _exit(3);
+        for (size_t i = 0; i < sizeof buf; i++)
+            if (buf[i] != pattern(4096 + i))
+                _exit(4);
+        green_shutdown();
+        _exit(0);
+    }
+    int status = -1;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && (WEXITSTATUS(status) == 0 ||
+                                        WEXITSTATUS(status) == 77),
+                  "child status %d", status);
+    close(fd);
+}
+END_TEST
+
 static void add_tests(TCase *tc)
 {
     tcase_add_test(tc, backend_is_the_one_asked_for);
@@ -765,6 +816,7 @@ static Suite *file_suite(void)
         tc = tcase_create("io_uring");
         tcase_add_checked_fixture(tc, setup_uring, teardown);
         add_tests(tc);
+        tcase_add_test(tc, io_uring_refused_falls_back_to_the_threadpool);
         suite_add_tcase(s, tc);
     }
     return s;
