@@ -481,6 +481,11 @@ static ssize_t uring_do(struct green__hub *hub, struct file_state *st,
     struct uop op = {.st = st};
     green__list_init(&op.node);
     uring_prep(sqe, r);
+    /* Straight to the kernel's workers: issued inline, a buffered read
+       that missed the cache submits its bios from this thread and can
+       sleep there (a full device queue), stalling the hub for as long.
+       Cached data never gets here (RWF_NOWAIT came first). */
+    io_uring_sqe_set_flags(sqe, IOSQE_ASYNC);
     io_uring_sqe_set_data(sqe, &op);
     if (uring_submit(st) != 0)
         return -2;
