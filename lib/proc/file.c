@@ -19,12 +19,12 @@
      3. Else a backend does it while the greenlet parks on one clause:
         - io_uring (liburing): one ring per hub, created on first use;
           completions are signalled through an eventfd registered with
-          io_uring_register_eventfd that an ev_io of the hub watches (not
-          io_uring_register_eventfd_async: a buffered read completes in
-          task work, which that one does not signal).
-          The kernel transfers to and from the caller's buffer directly,
-          so a call never returns while its request may still touch
-          that memory: a kill or timeout submits IORING_OP_ASYNC_CANCEL
+          io_uring_register_eventfd (the _async form leaves completions
+          posted from task work unsignalled) that an ev_io of the hub
+          watches.  Requests go straight to the kernel's io-wq workers
+          (IOSQE_ASYNC, see uring_do) and transfer to and from the
+          caller's buffer directly, so a call never returns while its
+          request may still touch that memory: a kill or timeout submits IORING_OP_ASYNC_CANCEL
           and then waits without interruption (GREEN__WAIT_NOCANCEL) for
           the request's own completion, which comes soon for a regular
           file; a greenlet that green_shutdown discards waits for it in
