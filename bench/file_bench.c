@@ -7,10 +7,10 @@
                               greenlet while 4 greenlets stream the
                               cold file (a quarter each, 1 MiB blocks);
                               plain pread(2) blocks the hub
-   Each figure is the median of 5 runs.
-   Cold: the file is written and fsync'd once, read once untimed, and
-   its pages dropped (posix_fadvise DONTNEED) before every run.  FILE_BENCH_MB (default
-   256) sets the file size; the file lives in the current directory. */
+   Each figure is the median of 5 runs.  Cold: the file is written and
+   fsync'd once, read once untimed, and its pages dropped (posix_fadvise
+   DONTNEED) before every run.  FILE_BENCH_MB (default 256) sets the
+   file size; the file lives in the current directory. */
 #include <errno.h>
 #include <fcntl.h>
 #include <green.h>

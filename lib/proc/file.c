@@ -24,10 +24,10 @@
           watches.  Requests go straight to the kernel's io-wq workers
           (IOSQE_ASYNC, see uring_do) and transfer to and from the
           caller's buffer directly, so a call never returns while its
-          request may still touch that memory: a kill or timeout submits IORING_OP_ASYNC_CANCEL
-          and then waits without interruption (GREEN__WAIT_NOCANCEL) for
-          the request's own completion, which comes soon for a regular
-          file; a greenlet that green_shutdown discards waits for it in
+          request may still touch that memory: a kill or timeout
+          submits IORING_OP_ASYNC_CANCEL and then waits without
+          interruption (GREEN__WAIT_NOCANCEL) for the request's own
+          completion, which comes soon for a regular file; a greenlet that green_shutdown discards waits for it in
           its clause's undo, blocking the thread.
         - the threadpool: one job per chunk of at most FILE_CHUNK bytes,
           on a dup of the fd (a green_close and reuse of the number
