@@ -312,7 +312,9 @@ GREEN_EXPORT int green_wait_write(int fd, double timeout);
    they bound a blocking socket's: after that time it fails with
    -1/EAGAIN (connect: EINPROGRESS), whatever it already waited; an
    enclosing green_timeout still gives ETIMEDOUT.  A negative fd, or one
-   at or above RLIMIT_NOFILE that is not open, is EBADF at once. */
+   at or above RLIMIT_NOFILE that is not open, is EBADF at once.  On a
+   regular file or block device the read and write calls go off the hub
+   (see "Regular files"). */
 GREEN_EXPORT ssize_t green_read(int fd, void *buf, size_t n);
 GREEN_EXPORT ssize_t green_write(int fd, const void *buf, size_t n);
 /* Write all n bytes (loops over short writes); returns n or -1 (also
@@ -513,6 +515,57 @@ GREEN_EXPORT green_result_t *green_threadpool_async(
    (default 10, like gevent's; 1 to 1024, else EINVAL).  Extra idle
    workers exit when it shrinks. */
 GREEN_EXPORT int green_threadpool_set_size(size_t n);
+
+/******************************************************************************/
+/*  Regular files                                                             */
+/******************************************************************************/
+
+/* Regular files and block devices are always "ready" (poll says so, read
+   never says EAGAIN), so their I/O would block the whole hub on a cold
+   disk.  The calls below, and green_read, green_readv, green_write,
+   green_writev and green_write_all on such an fd (at its file position,
+   honouring O_APPEND), move the transfer off the hub while the caller
+   waits cooperatively (gevent's FileObjectThread):
+   - data already in the page cache is read at once (preadv2 with
+     RWF_NOWAIT), in any context;
+   - in the hub, a libev callback or a link callback the call is the
+     plain blocking syscall (nothing may wait there: like gevent's
+     threadpool called from the hub);
+   - otherwise io_uring (one ring per hub, made on first use) or, where
+     io_uring cannot be had (built without liburing, a kernel or seccomp
+     policy that refuses it, under Valgrind), the threadpool.  The
+     environment variable GREEN_FILE_BACKEND=io_uring|threadpool, read
+     when a hub first does file I/O, forces one (io_uring still falls
+     back to the threadpool if it cannot be set up).
+   A killed caller gets ECANCELED, one whose green_timeout expired
+   ETIMEDOUT (or the count already transferred, see below); the transfer
+   may then have happened, wholly or in part, and the file position of
+   a green_read/green_write is unspecified.  The caller's buffer is never
+   written or read after the call returned: io_uring requests are
+   cancelled and waited for (briefly, without interruption), the
+   threadpool transfers through a private buffer (in chunks of 1 MiB,
+   each a separate read or write).  Reads are full (short only at the
+   end of the file).  Concurrent reads at the file position from several
+   greenlets may overlap.  green_close of the fd during a call does not
+   end it.  Errors: the syscall's (EBADF for an invalid or closed fd,
+   EISDIR for a directory, EINVAL, ESPIPE, EFAULT for a NULL buffer,
+   EIO, ENOSPC, ...), ECANCELED, ETIMEDOUT, ENOMEM, EAGAIN (no worker
+   thread could be created).  pread/pwrite: a negative offset or n above
+   SSIZE_MAX is EINVAL. */
+GREEN_EXPORT ssize_t green_pread(int fd, void *buf, size_t n, off_t off);
+GREEN_EXPORT ssize_t green_pwrite(int fd, const void *buf, size_t n,
+                                  off_t off);
+/* fsync(2) and fdatasync(2) off the hub, as above: 0 or -1 with errno. */
+GREEN_EXPORT int green_fsync(int fd);
+GREEN_EXPORT int green_fdatasync(int fd);
+/* open(2) off the hub (a cold directory, a FIFO waiting for its other
+   end), as above: the fd or -1 with open's errno (EFAULT: NULL path),
+   ECANCELED or ETIMEDOUT (an fd opened meanwhile is closed).  mode is
+   used with O_CREAT or O_TMPFILE. */
+GREEN_EXPORT int green_open(const char *path, int flags, mode_t mode);
+/* "io_uring" or "threadpool": the backend this thread's hub uses for
+   the calls above (making its ring if needed), or NULL/ENOMEM. */
+GREEN_EXPORT const char *green_file_backend(void);
 
 /******************************************************************************/
 /*  Synchronisation                                                           */

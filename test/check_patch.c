@@ -1047,6 +1047,82 @@ START_TEST(test_regular_file_passes_through)
 }
 END_TEST
 
+/* Plain pread(2) on a cold regular file goes off the hub (libgreen's
+   file path): four greenlets are inside pread at the same time, which a
+   pread blocking the hub would never allow. */
+struct file_part {
+    int fd;
+    size_t off, n;
+    int *inside, *max_inside, ok;
+};
+
+static void *read_file_part(void *a)
+{
+    struct file_part *p = a;
+    char *b = malloc(1 << 20);
+    p->ok = 1;
+    for (size_t done = 0; done < p->n; done += 1 << 20) {
+        if (++*p->inside > *p->max_inside)
+            *p->max_inside = *p->inside;
+        ssize_t k = pread(p->fd, b, 1 << 20, (off_t)(p->off + done));
+        --*p->inside;
+        if (k != 1 << 20 || b[0] != (char)((p->off + done) >> 20) ||
+            b[(1 << 20) - 1] != b[0])
+            p->ok = 0;
+    }
+    free(b);
+    return NULL;
+}
+
+START_TEST(test_regular_file_reads_go_off_the_hub)
+{
+    patch_on();
+    char path[] = "check_patch_file_XXXXXX"; /* not tmpfs: droppable */
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    unlink(path);
+    const size_t size = 4 << 20;
+    char *b = malloc(1 << 20);
+    for (size_t off = 0; off < size; off += 1 << 20) {
+        memset(b, (int)(off >> 20), 1 << 20);
+        ck_assert_int_eq(pwrite(fd, b, 1 << 20, (off_t)off), 1 << 20);
+    }
+    free(b);
+    ck_assert_int_eq(fsync(fd), 0);
+    ck_assert_int_eq(fdatasync(fd), 0);
+    ck_assert_int_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+    char c;
+    struct iovec iov = {&c, 1};
+    if (preadv2(fd, &iov, 1, 0, RWF_NOWAIT) < 0 && errno == EAGAIN) {
+        int inside = 0, max_inside = 0;
+        struct file_part p[4];
+        green_t *g[4];
+        for (int i = 0; i < 4; i++) {
+            p[i] = (struct file_part){fd, (size_t)i << 20, 1 << 20, &inside,
+                                      &max_inside, 0};
+            g[i] = green_spawn(read_file_part, &p[i]);
+        }
+        ck_assert_int_eq(green_joinall(g, 4, 30), 0);
+        for (int i = 0; i < 4; i++) {
+            ck_assert(p[i].ok);
+            green_release(g[i]);
+        }
+        ck_assert_int_ge(max_inside, 2);
+    }
+    /* read and write at the file position, fsync: the same path. */
+    ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
+    ck_assert_int_eq(write(fd, "head", 4), 4);
+    char h[5] = {0};
+    ck_assert_int_eq(pread(fd, h, 4, 0), 4);
+    ck_assert_str_eq(h, "head");
+    ck_assert_int_eq(read(fd, &c, 1), 1);
+    ck_assert_int_eq(c, 0);
+    ck_assert_int_eq(lseek(fd, 0, SEEK_CUR), 5);
+    GREEN_ASSERT_ERRNO(pread(fd, h, 4, -1), EINVAL);
+    close(fd);
+}
+END_TEST
+
 /******************************************************************************/
 /*  poll, select, getaddrinfo                                                 */
 /******************************************************************************/
@@ -1542,7 +1618,8 @@ static Suite *patch_suite(void)
          {test_outside_greenlets_calls_go_to_libc,
           test_thread_without_hub_blocks_as_libc_does,
           test_hub_and_link_callbacks_go_to_libc,
-          test_stdio_pipes_pass_through, test_regular_file_passes_through}},
+          test_stdio_pipes_pass_through, test_regular_file_passes_through,
+          test_regular_file_reads_go_off_the_hub}},
         {"poll-dns",
          {test_poll_and_select_cooperate, test_getaddrinfo_works,
           test_old_resolvers_use_the_threadpool}},

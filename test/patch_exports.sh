@@ -16,7 +16,8 @@ done
 extra="ppoll __ppoll_chk pselect clock_nanosleep fcntl64 ioctl setsockopt
 socket socketpair pipe pipe2 dup dup2 dup3 fclose fdopen popen pclose
 sendfile sendfile64 gethostbyname gethostbyaddr gethostbyname_r
-getnameinfo sigaction signal"
+getnameinfo sigaction signal pread pread64 pwrite pwrite64 fsync fdatasync
+__pread_chk __pread64_chk"
 # Of libgreen's own names, only the patch switches: libgreen-patch
 # intercepts no green_* function (green_close used to be wrapped).
 bad=$(echo "$syms" | grep -v '^green_patch_all$' |

@@ -98,6 +98,9 @@ void green__fd_copy(int oldfd, int newfd);
 /* Directions: index into an entry's watchers (io.c). */
 #define GREEN__IO_READ 0
 #define GREEN__IO_WRITE 1
+/* The file hook's other operations (io.h). */
+#define GREEN__IO_FSYNC 2
+#define GREEN__IO_FDATASYNC 3
 
 /* What green__io_retry does with an attempt's result and while it
    waits (flags of struct green__io_op). */

@@ -686,16 +686,60 @@ static ssize_t io_call(int fd, int dir, ssize_t (*try)(int, void *, size_t),
     return green__io_retry(fd, &op);
 }
 
+static ssize_t try_writev(int fd, void *arg, size_t done);
+
+/* The file module's hook (io.h): set once by its constructor. */
+static _Atomic(green__file_rw_fn) file_rw;
+
+void green__io_set_file_rw(green__file_rw_fn fn)
+{
+    atomic_store(&file_rw, fn);
+}
+
+green__file_rw_fn green__io_file_rw(int fd)
+{
+    struct green__fdinfo *fi = green__fd_peek(fd);
+    if (!fi || atomic_load_explicit(&fi->kind, memory_order_relaxed) !=
+                   GREEN__FD_FILE ||
+        atomic_load_explicit(&fi->state, memory_order_acquire) ==
+            GREEN__FD_UNKNOWN)
+        return NULL;
+    return atomic_load_explicit(&file_rw, memory_order_relaxed);
+}
+
+/* A read or write of libgreen's own: a regular file goes through the
+   file hook at its file position, anything else through the retry
+   loop. */
+static ssize_t io_rw(int fd, int dir, const struct iovec *iov, int cnt)
+{
+    if (io_begin(fd) != 0)
+        return -1;
+    green__file_rw_fn rw = green__io_file_rw(fd);
+    if (rw)
+        return rw(fd, iov, cnt, -1, dir);
+    struct green__io_args a = {.iov = iov, .cnt = cnt};
+    struct green__io_op op = {dir == GREEN__IO_READ ? try_readv : try_writev,
+                              &a, 0, dir, 0};
+    return green__io_retry(fd, &op);
+}
+
 ssize_t green_read(int fd, void *buf, size_t n)
 {
+    if (io_begin(fd) != 0)
+        return -1;
+    green__file_rw_fn rw = green__io_file_rw(fd);
+    if (rw) {
+        struct iovec iov = {buf, n};
+        return rw(fd, &iov, 1, -1, GREEN__IO_READ);
+    }
     struct green__io_args a = {.buf = buf, .n = n};
-    return io_call(fd, GREEN__IO_READ, try_read, &a);
+    struct green__io_op op = {try_read, &a, 0, GREEN__IO_READ, 0};
+    return green__io_retry(fd, &op);
 }
 
 ssize_t green_readv(int fd, const struct iovec *iov, int iovcnt)
 {
-    struct green__io_args a = {.iov = iov, .cnt = iovcnt};
-    return io_call(fd, GREEN__IO_READ, try_readv, &a);
+    return io_rw(fd, GREEN__IO_READ, iov, iovcnt);
 }
 
 ssize_t green_recv(int fd, void *buf, size_t n, int flags)
@@ -855,8 +899,7 @@ static ssize_t try_write_rest(int fd, void *arg, size_t done)
 
 ssize_t green_writev(int fd, const struct iovec *iov, int iovcnt)
 {
-    struct green__io_args a = {.iov = iov, .cnt = iovcnt};
-    return io_call(fd, GREEN__IO_WRITE, try_writev, &a);
+    return io_rw(fd, GREEN__IO_WRITE, iov, iovcnt);
 }
 
 ssize_t green_write(int fd, const void *buf, size_t n)
@@ -871,6 +914,20 @@ ssize_t green_write_all(int fd, const void *buf, size_t n)
         return -1;
     if (n == 0)
         return 0;
+    green__file_rw_fn rw = green__io_file_rw(fd);
+    if (rw) {
+        /* A regular file: its writes are not partial but at the end of
+           the device, which the next one reports. */
+        size_t done = 0;
+        while (done < n) {
+            struct iovec iov = {(char *)buf + done, n - done};
+            ssize_t k = rw(fd, &iov, 1, -1, GREEN__IO_WRITE);
+            if (k <= 0)
+                return k < 0 ? -1 : green__fail(EIO);
+            done += (size_t)k;
+        }
+        return (ssize_t)n;
+    }
     struct green__io_args a = {.buf = (void *)buf, .n = n};
     struct green__io_op op = {try_write_rest, &a, n, GREEN__IO_WRITE,
                               GREEN__IO_ALL};

@@ -81,6 +81,25 @@ int green__io_connect(int fd, const struct sockaddr *addr, socklen_t len,
    creates a hub.  The one owner check of libgreen-patch and net.c. */
 int green__io_coop(void);
 
+/* The file hook: regular files (and block devices) never report EAGAIN,
+   so the readiness path would block the hub on a cold disk.  The file
+   module (lib/proc/file.c, above this layer) registers one function,
+   from a constructor, that moves the transfer off the hub (io_uring or
+   the threadpool): green_read/readv/write/writev/write_all and
+   libgreen-patch's read/write family on a GREEN__FD_FILE fd call it
+   instead of the syscall.  It has the syscall's result and errno, plus
+   the blocking errors; off -1 means the file position (read/write).
+   dir: GREEN__IO_READ, GREEN__IO_WRITE, or GREEN__IO_FSYNC /
+   GREEN__IO_FDATASYNC (fd.h; iov, cnt and off unused). */
+typedef ssize_t (*green__file_rw_fn)(int fd, const struct iovec *iov,
+                                     int cnt, off_t off, int dir);
+void green__io_set_file_rw(green__file_rw_fn fn);
+
+/* The registered hook, if fd is a regular file (or block device) by the
+   fd table's record and one is registered; else NULL: use the
+   readiness path.  No syscall. */
+green__file_rw_fn green__io_file_rw(int fd);
+
 /* libgreen just created fd, already in O_NONBLOCK: record it
    (green__fd_adopt; is_socket selects send(MSG_NOSIGNAL) for writes).
    user_nonblock must be 0: the caller never asked for O_NONBLOCK. */

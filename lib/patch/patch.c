@@ -97,6 +97,9 @@ int __poll(struct pollfd *fds, nfds_t n, int timeout);
 int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen);
 int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *ts,
                 const sigset_t *ss, size_t fdslen);
+ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen);
+ssize_t __pread64_chk(int fd, void *buf, size_t n, off64_t off,
+                      size_t buflen);
 
 /* With _GNU_SOURCE and GCC, glibc declares the sockaddr arguments as
    transparent unions; the pointer is the __sockaddr__ member then. */
@@ -123,7 +126,9 @@ int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *ts,
     X(__recv_chk)                                                          \
     X(__recvfrom_chk) X(__poll) X(__poll_chk) X(__ppoll_chk) X(fdopen)      \
     X(popen) X(pclose) X(sendfile) X(sendfile64) X(gethostbyname)         \
-    X(gethostbyaddr) X(gethostbyname_r) X(gethostbyaddr_r) X(getnameinfo)
+    X(gethostbyaddr) X(gethostbyname_r) X(gethostbyaddr_r) X(getnameinfo) \
+    X(pread) X(pread64) X(pwrite) X(pwrite64) X(fsync) X(fdatasync)        \
+    X(__pread_chk) X(__pread64_chk)
 
 static struct {
 #define X(name) __typeof__(name) *name;
@@ -358,6 +363,39 @@ static ssize_t run(int fd, int dir, ssize_t (*try)(int, void *, size_t),
     return ops->io_retry(fd, &op);
 }
 
+/* Regular files (and block devices) are always "ready": in a greenlet,
+   their reads, writes and syncs go off the hub through libgreen's file
+   hook (io.h), which returns the call's result.  Returns that function
+   for fd, or NULL: the plain libc call (not patching, not a greenlet,
+   not a regular file).  First sight only happens in a greenlet. */
+typedef ssize_t (*file_fn)(int fd, const struct iovec *iov, int cnt,
+                           off_t off, int dir);
+static inline file_fn file_fd(int fd)
+{
+    if (LIKELY(!is_active()))
+        return NULL;
+    struct green__fdinfo *e = ops->fd_peek(fd);
+    unsigned st = e ? fd_state(e) : GREEN__FD_UNKNOWN;
+    /* A known socket, pipe, tty: no further cost. */
+    if (LIKELY(st != GREEN__FD_UNKNOWN) &&
+        atomic_load_explicit(&e->kind, memory_order_relaxed) != GREEN__FD_FILE)
+        return NULL;
+    if (!coop())
+        return NULL;
+    if (st == GREEN__FD_UNKNOWN)
+        first_sight(fd);
+    return ops->file_rw(fd);
+}
+
+/* One transfer of a regular file through the hook (off -1: the file
+   position). */
+static ssize_t file_io(file_fn f, int fd, const void *buf, size_t n,
+                       off_t off, int dir)
+{
+    struct iovec iov = {(void *)buf, n};
+    return f(fd, &iov, 1, off, dir);
+}
+
 /******************************************************************************/
 /*  iovec helpers (partial writes, MSG_WAITALL)                               */
 /******************************************************************************/
@@ -427,6 +465,9 @@ static ssize_t try_read(int fd, void *arg, size_t done)
 
 static ssize_t p_read(int fd, void *buf, size_t n)
 {
+    file_fn f = file_fd(fd);
+    if (f)
+        return file_io(f, fd, buf, n, -1, GREEN__IO_READ);
     if (!blocking_fd(fd))
         return REAL(read)(fd, buf, n);
     struct green__io_args a = {.buf = buf, .n = n};
@@ -454,6 +495,9 @@ static ssize_t try_readv(int fd, void *arg, size_t done)
 
 PATCH_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
+    file_fn f = file_fd(fd);
+    if (f)
+        return f(fd, iov, cnt, -1, GREEN__IO_READ);
     if (!blocking_fd(fd))
         return REAL(readv)(fd, iov, cnt);
     struct green__io_args a = {.iov = iov, .cnt = cnt};
@@ -618,6 +662,9 @@ static ssize_t try_write(int fd, void *arg, size_t done)
 
 static ssize_t p_write(int fd, const void *buf, size_t n)
 {
+    file_fn f = n ? file_fd(fd) : NULL;
+    if (f)
+        return file_io(f, fd, buf, n, -1, GREEN__IO_WRITE);
     if (n == 0 || !blocking_fd(fd))
         return REAL(write)(fd, buf, n);
     struct green__io_args a = {.buf = (void *)buf, .n = n};
@@ -683,6 +730,9 @@ static ssize_t vec_write(int fd, const struct msghdr *msg, int flags,
 
 PATCH_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
+    file_fn f = cnt > 0 ? file_fd(fd) : NULL;
+    if (f)
+        return f(fd, iov, cnt, -1, GREEN__IO_WRITE);
     if (cnt <= 0 || !blocking_fd(fd))
         return REAL(writev)(fd, iov, cnt);
     struct msghdr m;
@@ -690,6 +740,76 @@ PATCH_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
     m.msg_iov = (struct iovec *)iov;
     m.msg_iovlen = (size_t)cnt;
     return vec_write(fd, &m, 0, 0);
+}
+
+/* pread, pwrite, fsync, fdatasync: only regular files change (a
+   negative offset keeps libc's EINVAL). */
+static ssize_t p_pread(int fd, void *buf, size_t n, off64_t off)
+{
+    file_fn f = off >= 0 ? file_fd(fd) : NULL;
+    if (f)
+        return file_io(f, fd, buf, n, (off_t)off, GREEN__IO_READ);
+    return REAL(pread64)(fd, buf, n, off);
+}
+
+static ssize_t p_pwrite(int fd, const void *buf, size_t n, off64_t off)
+{
+    file_fn f = off >= 0 ? file_fd(fd) : NULL;
+    if (f)
+        return file_io(f, fd, buf, n, (off_t)off, GREEN__IO_WRITE);
+    return REAL(pwrite64)(fd, buf, n, off);
+}
+
+PATCH_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
+{
+    return p_pread(fd, buf, n, off);
+}
+
+PATCH_EXPORT ssize_t pread64(int fd, void *buf, size_t n, off64_t off)
+{
+    return p_pread(fd, buf, n, off);
+}
+
+PATCH_EXPORT ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off,
+                                 size_t buflen)
+{
+    if (n > buflen)
+        return REAL(__pread_chk)(fd, buf, n, off, buflen); /* aborts */
+    return p_pread(fd, buf, n, off);
+}
+
+PATCH_EXPORT ssize_t __pread64_chk(int fd, void *buf, size_t n, off64_t off,
+                                   size_t buflen)
+{
+    if (n > buflen)
+        return REAL(__pread64_chk)(fd, buf, n, off, buflen);
+    return p_pread(fd, buf, n, off);
+}
+
+PATCH_EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+    return p_pwrite(fd, buf, n, off);
+}
+
+PATCH_EXPORT ssize_t pwrite64(int fd, const void *buf, size_t n, off64_t off)
+{
+    return p_pwrite(fd, buf, n, off);
+}
+
+PATCH_EXPORT int fsync(int fd)
+{
+    file_fn f = file_fd(fd);
+    if (f)
+        return (int)f(fd, NULL, 0, -1, GREEN__IO_FSYNC);
+    return REAL(fsync)(fd);
+}
+
+PATCH_EXPORT int fdatasync(int fd)
+{
+    file_fn f = file_fd(fd);
+    if (f)
+        return (int)f(fd, NULL, 0, -1, GREEN__IO_FDATASYNC);
+    return REAL(fdatasync)(fd);
 }
 
 PATCH_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)

@@ -28,4 +28,13 @@ void green__block_signals(sigset_t *old);
    errno (ENOSYS, EPERM in some sandboxes, ESRCH). */
 int green__pidfd_open(pid_t pid);
 
+/* Run fn(arg) in this hub's threadpool while the current greenlet waits
+   (threadpool.c); 0 with *result set (if result is not NULL), or an
+   errno value (the contract of green_threadpool_call).  When it fails
+   and orphan is not NULL, arg belongs to the pool: orphan(arg, finished)
+   frees it, now or once the job finishes (a killed caller's job runs
+   on). */
+int green__threadpool_run(green_fn fn, void *arg, void **result,
+                          void (*orphan)(void *arg, int finished));
+
 #endif

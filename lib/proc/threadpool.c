@@ -486,12 +486,9 @@ static void job_undo(struct green__clause *c)
     pthread_mutex_unlock(&pool->mu);
 }
 
-/* Run fn(arg) in the pool while the current greenlet waits; 0 with
-   *result set (if result is not NULL), or an errno value.  When it fails
-   and orphan is not NULL, arg belongs to the pool: orphan(arg, finished)
-   frees it, now or once the job finishes. */
-static int run_job(green_fn fn, void *arg, void **result,
-                   void (*orphan)(void *arg, int finished))
+/* proc.h */
+int green__threadpool_run(green_fn fn, void *arg, void **result,
+                          void (*orphan)(void *arg, int finished))
 {
     struct green__wait w;
     struct tpool *pool = NULL;
@@ -542,7 +539,7 @@ int green_threadpool_call(green_fn fn, void *arg, void **result)
 {
     if (!fn)
         return green__fail(EINVAL);
-    int err = run_job(fn, arg, result, NULL);
+    int err = green__threadpool_run(fn, arg, result, NULL);
     return err ? green__fail(err) : 0;
 }
 
@@ -697,7 +694,7 @@ int green_getaddrinfo(const char *node, const char *service,
         r->hints.ai_socktype = hints->ai_socktype;
         r->hints.ai_protocol = hints->ai_protocol;
     }
-    err = run_job(gai_run, r, NULL, gai_orphan);
+    err = green__threadpool_run(gai_run, r, NULL, gai_orphan);
     if (err) {
         /* r belongs to the pool now (freed when the job ends). */
         errno = err;
