@@ -39,13 +39,20 @@ static int pid_exists(pid_t pid)
     return kill(pid, 0) == 0 || errno != ESRCH;
 }
 
-START_TEST(echo_round_trip)
+/* cat with pipes on its stdin and stdout. */
+static green_proc_t *spawn_cat(void)
 {
     char *const argv[] = {"cat", NULL};
     green_proc_attr_t attr = {.stdin_mode = GREEN_PROC_PIPE,
                               .stdout_mode = GREEN_PROC_PIPE};
     green_proc_t *p = green_proc_spawn("cat", argv, &attr);
     ck_assert_ptr_nonnull(p);
+    return p;
+}
+
+START_TEST(echo_round_trip)
+{
+    green_proc_t *p = spawn_cat();
     ck_assert_int_gt(green_proc_pid(p), 0);
     ck_assert_int_ge(green_proc_stdin_fd(p), 0);
     ck_assert_int_ge(green_proc_stdout_fd(p), 0);
@@ -395,11 +402,7 @@ END_TEST
    are not inherited either.  (Other pipes may be: make's jobserver.) */
 START_TEST(no_fd_leaks_into_children)
 {
-    char *const argv[] = {"cat", NULL};
-    green_proc_attr_t attr = {.stdin_mode = GREEN_PROC_PIPE,
-                              .stdout_mode = GREEN_PROC_PIPE};
-    green_proc_t *a = green_proc_spawn("cat", argv, &attr);
-    ck_assert_ptr_nonnull(a);
+    green_proc_t *a = spawn_cat();
     for (int fd = green_proc_stdin_fd(a), i = 0; i < 2;
          fd = green_proc_stdout_fd(a), i++) {
         ck_assert(fcntl(fd, F_GETFL) & O_NONBLOCK);
@@ -486,10 +489,7 @@ END_TEST
    through a bufio on stdout. */
 START_TEST(stream_with_bufio_and_close_stdin)
 {
-    char *const argv[] = {"cat", NULL};
-    green_proc_attr_t attr = {.stdin_mode = GREEN_PROC_PIPE,
-                              .stdout_mode = GREEN_PROC_PIPE};
-    green_proc_t *p = green_proc_spawn("cat", argv, &attr);
+    green_proc_t *p = spawn_cat();
     green_bufio_t *in = green_bufio_new(green_proc_stdin_fd(p), 0);
     green_bufio_t *out = green_bufio_new(green_proc_stdout_fd(p), 0);
     ck_assert_int_eq(green_bufio_write(in, "one\ntwo\n", 8), 8);
