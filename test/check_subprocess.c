@@ -25,6 +25,16 @@ static green_proc_t *sh(const char *script, int in, int out, int err)
     return p;
 }
 
+/* All of p's stdout (a pipe; nothing goes to its stdin), p freed. */
+static char *stdout_of(green_proc_t *p)
+{
+    char *out;
+    ck_assert_int_eq(green_proc_communicate(p, NULL, 0, &out, NULL, NULL,
+                                            NULL, 10), 0);
+    green_proc_free(p);
+    return out;
+}
+
 /* Kill p's child, reap it and free p. */
 static void kill_and_free(green_proc_t *p)
 {
@@ -102,22 +112,17 @@ START_TEST(stderr_into_stdout_devnull_and_cwd)
 {
     green_proc_t *p = sh("echo a; echo b >&2; cat; pwd", GREEN_PROC_DEVNULL,
                          GREEN_PROC_PIPE, GREEN_PROC_STDOUT);
-    char *out;
-    ck_assert_int_eq(green_proc_communicate(p, NULL, 0, &out, NULL, NULL,
-                                            NULL, 10), 0);
+    char *out = stdout_of(p);
     ck_assert_msg(strncmp(out, "a\nb\n", 4) == 0, "out: %s", out);
     free(out);
-    green_proc_free(p);
 
     char *const argv[] = {"pwd", NULL};
     green_proc_attr_t attr = {.stdout_mode = GREEN_PROC_PIPE, .cwd = "/"};
     p = green_proc_spawn("pwd", argv, &attr);
     ck_assert_ptr_nonnull(p);
-    ck_assert_int_eq(green_proc_communicate(p, NULL, 0, &out, NULL, NULL,
-                                            NULL, 10), 0);
+    out = stdout_of(p);
     ck_assert_str_eq(out, "/\n");
     free(out);
-    green_proc_free(p);
 
     char *const envp[] = {"GREEN_SUB_TEST=42", NULL};
     char *const argv2[] = {"sh", "-c", "echo $GREEN_SUB_TEST", NULL};
@@ -125,11 +130,9 @@ START_TEST(stderr_into_stdout_devnull_and_cwd)
                                .envp = envp};
     p = green_proc_spawn("/bin/sh", argv2, &attr2);
     ck_assert_ptr_nonnull(p);
-    ck_assert_int_eq(green_proc_communicate(p, NULL, 0, &out, NULL, NULL,
-                                            NULL, 10), 0);
+    out = stdout_of(p);
     ck_assert_str_eq(out, "42\n");
     free(out);
-    green_proc_free(p);
 }
 END_TEST
 
