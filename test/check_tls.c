@@ -100,6 +100,14 @@ static void pair_ok(struct pair *p, const char *host)
                   strerror(p->cerr), strerror(p->s.err));
 }
 
+/* A connection the client's handshake must refuse (EPROTO). */
+static void pair_refused(struct pair *p, const char *host)
+{
+    pair_open(p, host);
+    ck_assert_ptr_null(p->c);
+    ck_assert_int_eq(p->cerr, EPROTO);
+}
+
 /* Frees both sides and closes the socket ends a test has not closed
    itself (it sets those to -1). */
 static void pair_close(struct pair *p)
@@ -141,9 +149,7 @@ START_TEST(untrusted_certificate_fails_verification)
     sctx = green_tls_server_ctx(files->self_cert, files->self_key);
     ck_assert_ptr_nonnull(sctx);
     struct pair p;
-    pair_open(&p, "localhost");
-    ck_assert_ptr_null(p.c);
-    ck_assert_int_eq(p.cerr, EPROTO);
+    pair_refused(&p, "localhost");
     ck_assert_msg(strstr(green_tls_error(NULL), "certificate verify failed"),
                   "%s", green_tls_error(NULL));
     /* The server hears the client's alert. */
@@ -162,9 +168,7 @@ START_TEST(system_store_alone_does_not_trust_the_test_ca)
     green_tls_ctx_free(cctx);
     cctx = green_tls_client_ctx();
     struct pair p;
-    pair_open(&p, "localhost");
-    ck_assert_ptr_null(p.c);
-    ck_assert_int_eq(p.cerr, EPROTO);
+    pair_refused(&p, "localhost");
     pair_close(&p);
 }
 END_TEST
@@ -172,9 +176,7 @@ END_TEST
 START_TEST(hostname_mismatch_is_EPROTO)
 {
     struct pair p;
-    pair_open(&p, "wrong.test");
-    ck_assert_ptr_null(p.c);
-    ck_assert_int_eq(p.cerr, EPROTO);
+    pair_refused(&p, "wrong.test");
     ck_assert_msg(strstr(green_tls_error(NULL), "hostname mismatch"), "%s",
                   green_tls_error(NULL));
     pair_close(&p);
@@ -182,9 +184,7 @@ START_TEST(hostname_mismatch_is_EPROTO)
     pair_ok(&p, "127.0.0.1");
     ck_assert_ptr_null(green_tls_sni(p.s.t)); /* no SNI for an address */
     pair_close(&p);
-    pair_open(&p, "127.0.0.2");
-    ck_assert_ptr_null(p.c);
-    ck_assert_int_eq(p.cerr, EPROTO);
+    pair_refused(&p, "127.0.0.2");
     pair_close(&p);
 }
 END_TEST
@@ -212,9 +212,7 @@ START_TEST(alpn_server_preference_and_no_overlap)
     /* No protocol in common: the handshake fails on both sides. */
     const char *other[] = {"spdy/3"};
     ck_assert_int_eq(green_tls_ctx_set_alpn(cctx, other, 1), 0);
-    pair_open(&p, "localhost");
-    ck_assert_ptr_null(p.c);
-    ck_assert_int_eq(p.cerr, EPROTO);
+    pair_refused(&p, "localhost");
     ck_assert_ptr_null(p.s.t);
     ck_assert_int_eq(p.s.err, EPROTO);
     pair_close(&p);
