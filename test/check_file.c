@@ -109,6 +109,17 @@ static size_t big_size(void)
     return test_light() ? (4u << 20) : (8u << 20);
 }
 
+/* A big_file() for a test that needs a read in flight: -1 (the file
+   closed) where cold_works() says its pages cannot be dropped. */
+static int cold_big_file(size_t size)
+{
+    int fd = big_file(size);
+    if (cold_works(fd))
+        return fd;
+    green_close(fd);
+    return -1;
+}
+
 /******************************************************************************/
 /*  Transfers                                                                 */
 /******************************************************************************/
@@ -384,11 +395,9 @@ static void *killed_reader(void *a)
 START_TEST(kill_mid_read_leaves_the_buffer_alone)
 {
     size_t size = big_size();
-    int fd = big_file(size);
-    if (!cold_works(fd)) {
-        green_close(fd);
+    int fd = cold_big_file(size);
+    if (fd < 0)
         return;
-    }
     int cancelled = 0;
     for (int attempt = 0; attempt < 5 && cancelled < 2; attempt++) {
         drop_cache(fd);
@@ -416,11 +425,9 @@ END_TEST
 START_TEST(timeout_scope_ends_a_cold_read)
 {
     size_t size = big_size();
-    int fd = big_file(size);
-    if (!cold_works(fd)) {
-        green_close(fd);
+    int fd = cold_big_file(size);
+    if (fd < 0)
         return;
-    }
     unsigned char *b = malloc(size);
     int timed_out = 0;
     for (int attempt = 0; attempt < 5 && !timed_out; attempt++) {
@@ -519,7 +526,8 @@ END_TEST
 
 /* A write lease: an open for writing by anyone else blocks in the kernel
    until the lease holder gives it up, as long as it keeps it (45 s by
-   default): a plain open(2) would stop the whole hub that long. */
+   default): a plain open(2) would stop the whole hub that long.  -1
+   (the file gone) where the file system has no leases. */
 static int lease_file(char *path, int *holder)
 {
     int fd = mkstemp(path);
@@ -528,7 +536,11 @@ static int lease_file(char *path, int *holder)
     *holder = open(path, O_RDONLY);
     ck_assert_int_ge(*holder, 0);
     signal(SIGIO, SIG_IGN); /* the lease-break notice */
-    return fcntl(*holder, F_SETLEASE, F_RDLCK);
+    if (fcntl(*holder, F_SETLEASE, F_RDLCK) == 0)
+        return 0;
+    unlink(path);
+    close(*holder);
+    return -1;
 }
 
 /* Until an open for writing is blocked on holder's lease: the kernel
@@ -561,11 +573,8 @@ START_TEST(blocked_open_does_not_block_the_hub)
 {
     char path[] = "green-lease-XXXXXX";
     int holder;
-    if (lease_file(path, &holder) != 0) {
-        unlink(path);
-        close(holder);
+    if (lease_file(path, &holder) != 0)
         return; /* no leases here (file system): nothing to prove with */
-    }
     struct opener o = {.path = path, .fd = -2};
     green_t *g = green_spawn(open_for_writing, &o);
     int ticks = 0;
@@ -636,11 +645,9 @@ static void *stream_part(void *a)
 START_TEST(concurrent_cold_reads_overlap)
 {
     size_t size = big_size();
-    int fd = big_file(size);
-    if (!cold_works(fd)) {
-        green_close(fd);
+    int fd = cold_big_file(size);
+    if (fd < 0)
         return;
-    }
     drop_cache(fd);
     atomic_int inside = 0, max_inside = 0;
     struct streamer s[4];
@@ -706,11 +713,8 @@ START_TEST(fork_fails_calls_in_flight_in_the_child)
 {
     char path[] = "green-lease-XXXXXX";
     int holder;
-    if (lease_file(path, &holder) != 0) {
-        unlink(path);
-        close(holder);
+    if (lease_file(path, &holder) != 0)
         return;
-    }
     struct opener o = {.path = path, .fd = -2};
     green_t *g = green_spawn(open_for_writing, &o);
     wait_lease_breaking(holder);

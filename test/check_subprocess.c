@@ -25,6 +25,16 @@ static green_proc_t *sh(const char *script, int in, int out, int err)
     return p;
 }
 
+/* All of p's stdout (a pipe; nothing goes to its stdin), p freed. */
+static char *stdout_of(green_proc_t *p)
+{
+    char *out;
+    ck_assert_int_eq(green_proc_communicate(p, NULL, 0, &out, NULL, NULL,
+                                            NULL, 10), 0);
+    green_proc_free(p);
+    return out;
+}
+
 /* Kill p's child, reap it and free p. */
 static void kill_and_free(green_proc_t *p)
 {
@@ -39,13 +49,20 @@ static int pid_exists(pid_t pid)
     return kill(pid, 0) == 0 || errno != ESRCH;
 }
 
-START_TEST(echo_round_trip)
+/* cat with pipes on its stdin and stdout. */
+static green_proc_t *spawn_cat(void)
 {
     char *const argv[] = {"cat", NULL};
     green_proc_attr_t attr = {.stdin_mode = GREEN_PROC_PIPE,
                               .stdout_mode = GREEN_PROC_PIPE};
     green_proc_t *p = green_proc_spawn("cat", argv, &attr);
     ck_assert_ptr_nonnull(p);
+    return p;
+}
+
+START_TEST(echo_round_trip)
+{
+    green_proc_t *p = spawn_cat();
     ck_assert_int_gt(green_proc_pid(p), 0);
     ck_assert_int_ge(green_proc_stdin_fd(p), 0);
     ck_assert_int_ge(green_proc_stdout_fd(p), 0);
@@ -95,22 +112,17 @@ START_TEST(stderr_into_stdout_devnull_and_cwd)
 {
     green_proc_t *p = sh("echo a; echo b >&2; cat; pwd", GREEN_PROC_DEVNULL,
                          GREEN_PROC_PIPE, GREEN_PROC_STDOUT);
-    char *out;
-    ck_assert_int_eq(green_proc_communicate(p, NULL, 0, &out, NULL, NULL,
-                                            NULL, 10), 0);
+    char *out = stdout_of(p);
     ck_assert_msg(strncmp(out, "a\nb\n", 4) == 0, "out: %s", out);
     free(out);
-    green_proc_free(p);
 
     char *const argv[] = {"pwd", NULL};
     green_proc_attr_t attr = {.stdout_mode = GREEN_PROC_PIPE, .cwd = "/"};
     p = green_proc_spawn("pwd", argv, &attr);
     ck_assert_ptr_nonnull(p);
-    ck_assert_int_eq(green_proc_communicate(p, NULL, 0, &out, NULL, NULL,
-                                            NULL, 10), 0);
+    out = stdout_of(p);
     ck_assert_str_eq(out, "/\n");
     free(out);
-    green_proc_free(p);
 
     char *const envp[] = {"GREEN_SUB_TEST=42", NULL};
     char *const argv2[] = {"sh", "-c", "echo $GREEN_SUB_TEST", NULL};
@@ -118,11 +130,9 @@ START_TEST(stderr_into_stdout_devnull_and_cwd)
                                .envp = envp};
     p = green_proc_spawn("/bin/sh", argv2, &attr2);
     ck_assert_ptr_nonnull(p);
-    ck_assert_int_eq(green_proc_communicate(p, NULL, 0, &out, NULL, NULL,
-                                            NULL, 10), 0);
+    out = stdout_of(p);
     ck_assert_str_eq(out, "42\n");
     free(out);
-    green_proc_free(p);
 }
 END_TEST
 
@@ -395,11 +405,7 @@ END_TEST
    are not inherited either.  (Other pipes may be: make's jobserver.) */
 START_TEST(no_fd_leaks_into_children)
 {
-    char *const argv[] = {"cat", NULL};
-    green_proc_attr_t attr = {.stdin_mode = GREEN_PROC_PIPE,
-                              .stdout_mode = GREEN_PROC_PIPE};
-    green_proc_t *a = green_proc_spawn("cat", argv, &attr);
-    ck_assert_ptr_nonnull(a);
+    green_proc_t *a = spawn_cat();
     for (int fd = green_proc_stdin_fd(a), i = 0; i < 2;
          fd = green_proc_stdout_fd(a), i++) {
         ck_assert(fcntl(fd, F_GETFL) & O_NONBLOCK);
@@ -486,10 +492,7 @@ END_TEST
    through a bufio on stdout. */
 START_TEST(stream_with_bufio_and_close_stdin)
 {
-    char *const argv[] = {"cat", NULL};
-    green_proc_attr_t attr = {.stdin_mode = GREEN_PROC_PIPE,
-                              .stdout_mode = GREEN_PROC_PIPE};
-    green_proc_t *p = green_proc_spawn("cat", argv, &attr);
+    green_proc_t *p = spawn_cat();
     green_bufio_t *in = green_bufio_new(green_proc_stdin_fd(p), 0);
     green_bufio_t *out = green_bufio_new(green_proc_stdout_fd(p), 0);
     ck_assert_int_eq(green_bufio_write(in, "one\ntwo\n", 8), 8);

@@ -58,8 +58,28 @@ struct pair {
     struct side s;
 };
 
-static void pair_open(struct pair *p, green_tls_ctx_t *cctx,
-                      green_tls_ctx_t *sctx, const char *host)
+/* The test's contexts, made by the fixture (tls_setup) and freed by
+   it: a client that trusts the test CA and a server with the CA-signed
+   certificate.  A test that wants another one replaces it (the
+   teardown frees whatever is here then; NULL: nothing). */
+static green_tls_ctx_t *cctx, *sctx;
+
+static void tls_setup(void)
+{
+    green_test_setup();
+    cctx = client_ctx();
+    sctx = server_ctx();
+}
+
+static void tls_teardown(void)
+{
+    green_tls_ctx_free(cctx);
+    green_tls_ctx_free(sctx);
+    green_test_teardown();
+}
+
+/* A connection between cctx and sctx over a socketpair. */
+static void pair_open(struct pair *p, const char *host)
 {
     test_socketpair(p->sv);
     p->s = (struct side){.ctx = sctx, .fd = p->sv[1], .timeout = 5};
@@ -72,12 +92,31 @@ static void pair_open(struct pair *p, green_tls_ctx_t *cctx,
     green_release(g);
 }
 
+/* A connection that must succeed on both sides. */
+static void pair_ok(struct pair *p, const char *host)
+{
+    pair_open(p, host);
+    ck_assert_msg(p->c && p->s.t, "client %s, server %s",
+                  strerror(p->cerr), strerror(p->s.err));
+}
+
+/* A connection the client's handshake must refuse (EPROTO). */
+static void pair_refused(struct pair *p, const char *host)
+{
+    pair_open(p, host);
+    ck_assert_ptr_null(p->c);
+    ck_assert_int_eq(p->cerr, EPROTO);
+}
+
+/* Frees both sides and closes the socket ends a test has not closed
+   itself (it sets those to -1). */
 static void pair_close(struct pair *p)
 {
     green_tls_free(p->c);
     green_tls_free(p->s.t);
-    green_close(p->sv[0]);
-    green_close(p->sv[1]);
+    for (int i = 0; i < 2; i++)
+        if (p->sv[i] >= 0)
+            green_close(p->sv[i]);
 }
 
 /******************************************************************************/
@@ -86,11 +125,8 @@ static void pair_close(struct pair *p)
 
 START_TEST(handshake_then_echo)
 {
-    green_tls_ctx_t *cctx = client_ctx(), *sctx = server_ctx();
     struct pair p;
-    pair_open(&p, cctx, sctx, "localhost");
-    ck_assert_msg(p.c && p.s.t, "client %s, server %s",
-                  strerror(p.cerr), strerror(p.s.err));
+    pair_ok(&p, "localhost");
     ck_assert_int_eq(green_tls_fd(p.c), p.sv[0]);
     ck_assert_ptr_null(green_tls_alpn(p.c));
     ck_assert_int_eq(green_tls_write(p.c, "hello", 5), 5);
@@ -102,8 +138,6 @@ START_TEST(handshake_then_echo)
     ck_assert_int_eq(memcmp(buf, "world!", 6), 0);
     ck_assert_int_eq(green_tls_read(p.c, buf, 0), 0);
     pair_close(&p);
-    green_tls_ctx_free(cctx);
-    green_tls_ctx_free(sctx);
 }
 END_TEST
 
@@ -111,14 +145,11 @@ START_TEST(untrusted_certificate_fails_verification)
 {
     /* Verification is on by default: the self-signed certificate is
        not signed by any trusted CA. */
-    green_tls_ctx_t *cctx = client_ctx();
-    green_tls_ctx_t *sctx =
-        green_tls_server_ctx(files->self_cert, files->self_key);
+    green_tls_ctx_free(sctx);
+    sctx = green_tls_server_ctx(files->self_cert, files->self_key);
     ck_assert_ptr_nonnull(sctx);
     struct pair p;
-    pair_open(&p, cctx, sctx, "localhost");
-    ck_assert_ptr_null(p.c);
-    ck_assert_int_eq(p.cerr, EPROTO);
+    pair_refused(&p, "localhost");
     ck_assert_msg(strstr(green_tls_error(NULL), "certificate verify failed"),
                   "%s", green_tls_error(NULL));
     /* The server hears the client's alert. */
@@ -127,108 +158,80 @@ START_TEST(untrusted_certificate_fails_verification)
     pair_close(&p);
     /* With verification off, the same server is accepted. */
     ck_assert_int_eq(green_tls_ctx_set_verify(cctx, 0), 0);
-    pair_open(&p, cctx, sctx, NULL);
-    ck_assert_ptr_nonnull(p.c);
-    ck_assert_ptr_nonnull(p.s.t);
+    pair_ok(&p, NULL);
     pair_close(&p);
-    green_tls_ctx_free(cctx);
-    green_tls_ctx_free(sctx);
 }
 END_TEST
 
 START_TEST(system_store_alone_does_not_trust_the_test_ca)
 {
-    green_tls_ctx_t *cctx = green_tls_client_ctx(), *sctx = server_ctx();
-    struct pair p;
-    pair_open(&p, cctx, sctx, "localhost");
-    ck_assert_ptr_null(p.c);
-    ck_assert_int_eq(p.cerr, EPROTO);
-    pair_close(&p);
     green_tls_ctx_free(cctx);
-    green_tls_ctx_free(sctx);
+    cctx = green_tls_client_ctx();
+    struct pair p;
+    pair_refused(&p, "localhost");
+    pair_close(&p);
 }
 END_TEST
 
 START_TEST(hostname_mismatch_is_EPROTO)
 {
-    green_tls_ctx_t *cctx = client_ctx(), *sctx = server_ctx();
     struct pair p;
-    pair_open(&p, cctx, sctx, "wrong.test");
-    ck_assert_ptr_null(p.c);
-    ck_assert_int_eq(p.cerr, EPROTO);
+    pair_refused(&p, "wrong.test");
     ck_assert_msg(strstr(green_tls_error(NULL), "hostname mismatch"), "%s",
                   green_tls_error(NULL));
     pair_close(&p);
     /* An IP address is checked against the certificate's IP names. */
-    pair_open(&p, cctx, sctx, "127.0.0.1");
-    ck_assert_ptr_nonnull(p.c);
+    pair_ok(&p, "127.0.0.1");
     ck_assert_ptr_null(green_tls_sni(p.s.t)); /* no SNI for an address */
     pair_close(&p);
-    pair_open(&p, cctx, sctx, "127.0.0.2");
-    ck_assert_ptr_null(p.c);
-    ck_assert_int_eq(p.cerr, EPROTO);
+    pair_refused(&p, "127.0.0.2");
     pair_close(&p);
-    green_tls_ctx_free(cctx);
-    green_tls_ctx_free(sctx);
 }
 END_TEST
 
 START_TEST(server_sees_sni)
 {
-    green_tls_ctx_t *cctx = client_ctx(), *sctx = server_ctx();
     struct pair p;
-    pair_open(&p, cctx, sctx, "alt.test");
-    ck_assert_ptr_nonnull(p.c);
-    ck_assert_ptr_nonnull(p.s.t);
+    pair_ok(&p, "alt.test");
     ck_assert_str_eq(green_tls_sni(p.s.t), "alt.test");
     ck_assert_str_eq(green_tls_sni(p.c), "alt.test");
     pair_close(&p);
-    green_tls_ctx_free(cctx);
-    green_tls_ctx_free(sctx);
 }
 END_TEST
 
 START_TEST(alpn_server_preference_and_no_overlap)
 {
-    green_tls_ctx_t *cctx = client_ctx(), *sctx = server_ctx();
     const char *offer[] = {"h2", "http/1.1"}, *have[] = {"http/1.1", "h2"};
     ck_assert_int_eq(green_tls_ctx_set_alpn(cctx, offer, 2), 0);
     ck_assert_int_eq(green_tls_ctx_set_alpn(sctx, have, 2), 0);
     struct pair p;
-    pair_open(&p, cctx, sctx, "localhost");
-    ck_assert_ptr_nonnull(p.c);
+    pair_ok(&p, "localhost");
     ck_assert_str_eq(green_tls_alpn(p.c), "http/1.1");
     ck_assert_str_eq(green_tls_alpn(p.s.t), "http/1.1");
     pair_close(&p);
     /* No protocol in common: the handshake fails on both sides. */
     const char *other[] = {"spdy/3"};
     ck_assert_int_eq(green_tls_ctx_set_alpn(cctx, other, 1), 0);
-    pair_open(&p, cctx, sctx, "localhost");
-    ck_assert_ptr_null(p.c);
-    ck_assert_int_eq(p.cerr, EPROTO);
+    pair_refused(&p, "localhost");
     ck_assert_ptr_null(p.s.t);
     ck_assert_int_eq(p.s.err, EPROTO);
     pair_close(&p);
     /* A client that offers nothing gets no protocol. */
     ck_assert_int_eq(green_tls_ctx_set_alpn(cctx, NULL, 0), 0);
-    pair_open(&p, cctx, sctx, "localhost");
-    ck_assert_ptr_nonnull(p.c);
+    pair_ok(&p, "localhost");
     ck_assert_ptr_null(green_tls_alpn(p.s.t));
     pair_close(&p);
-    green_tls_ctx_free(cctx);
-    green_tls_ctx_free(sctx);
 }
 END_TEST
 
 START_TEST(server_asks_for_a_client_certificate)
 {
-    green_tls_ctx_t *cctx = client_ctx(), *sctx = server_ctx();
     ck_assert_int_eq(green_tls_ctx_set_verify(sctx, 1), 0);
     ck_assert_int_eq(green_tls_ctx_load_ca(sctx, files->ca), 0);
     /* No client certificate: the server refuses (the TLS 1.3 client
        learns it at its first read). */
     struct pair p;
-    pair_open(&p, cctx, sctx, "localhost");
+    pair_open(&p, "localhost");
     ck_assert_ptr_null(p.s.t);
     ck_assert_int_eq(p.s.err, EPROTO);
     char buf[4];
@@ -238,15 +241,13 @@ START_TEST(server_asks_for_a_client_certificate)
     /* An untrusted one: refused too. */
     ck_assert_int_eq(
         green_tls_ctx_use_cert(cctx, files->self_cert, files->self_key), 0);
-    pair_open(&p, cctx, sctx, "localhost");
+    pair_open(&p, "localhost");
     ck_assert_int_eq(p.s.err, EPROTO);
     pair_close(&p);
     /* One the CA signed: accepted. */
     ck_assert_int_eq(green_tls_ctx_use_cert(cctx, files->cert, files->key),
                      0);
-    pair_open(&p, cctx, sctx, "localhost");
-    ck_assert_ptr_nonnull(p.c);
-    ck_assert_ptr_nonnull(p.s.t);
+    pair_ok(&p, "localhost");
     ck_assert_int_eq(green_tls_write_all(p.s.t, "mtls", 4), 4);
     ck_assert_int_eq(green_tls_read(p.c, buf, sizeof buf), 4);
     pair_close(&p);
@@ -254,14 +255,11 @@ START_TEST(server_asks_for_a_client_certificate)
                        EINVAL);
     GREEN_ASSERT_ERRNO(green_tls_ctx_use_cert(cctx, "/nonexistent", files->key),
                        ENOENT);
-    green_tls_ctx_free(cctx);
-    green_tls_ctx_free(sctx);
 }
 END_TEST
 
 START_TEST(garbage_from_the_peer_is_EPROTO)
 {
-    green_tls_ctx_t *sctx = server_ctx();
     int sv[2];
     test_socketpair(sv);
     const char junk[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -271,7 +269,6 @@ START_TEST(garbage_from_the_peer_is_EPROTO)
     ck_assert_str_ne(green_tls_error(NULL), "");
     green_close(sv[0]);
     green_close(sv[1]);
-    green_tls_ctx_free(sctx);
 }
 END_TEST
 
@@ -314,10 +311,8 @@ static void *slow_reader(void *arg)
 
 START_TEST(write_all_mebibytes_to_a_slow_reader)
 {
-    green_tls_ctx_t *cctx = client_ctx(), *sctx = server_ctx();
     struct pair p;
-    pair_open(&p, cctx, sctx, "localhost");
-    ck_assert_ptr_nonnull(p.c);
+    pair_ok(&p, "localhost");
     size_t n = (test_light() ? 1 : 4) << 20;
     char *data = malloc(n);
     ck_assert_ptr_nonnull(data);
@@ -332,8 +327,6 @@ START_TEST(write_all_mebibytes_to_a_slow_reader)
     green_release(g);
     free(data);
     pair_close(&p);
-    green_tls_ctx_free(cctx);
-    green_tls_ctx_free(sctx);
 }
 END_TEST
 
@@ -345,10 +338,8 @@ static void *shutdown_main(void *arg)
 
 START_TEST(clean_shutdown_reads_0_abrupt_eof_is_ECONNRESET)
 {
-    green_tls_ctx_t *cctx = client_ctx(), *sctx = server_ctx();
     struct pair p;
-    pair_open(&p, cctx, sctx, "localhost");
-    ck_assert_ptr_nonnull(p.c);
+    pair_ok(&p, "localhost");
     /* The server closes cleanly: it waits for the client's close_notify. */
     green_t *g = green_spawn(shutdown_main, p.s.t);
     char buf[8];
@@ -360,8 +351,7 @@ START_TEST(clean_shutdown_reads_0_abrupt_eof_is_ECONNRESET)
     pair_close(&p);
 
     /* The server just closes its socket: a truncation. */
-    pair_open(&p, cctx, sctx, "localhost");
-    ck_assert_ptr_nonnull(p.c);
+    pair_ok(&p, "localhost");
     ck_assert_int_eq(green_tls_write_all(p.s.t, "part", 4), 4);
     green_close(p.sv[1]);
     ck_assert_int_eq(green_tls_read(p.c, buf, sizeof buf), 4);
@@ -372,35 +362,27 @@ START_TEST(clean_shutdown_reads_0_abrupt_eof_is_ECONNRESET)
     GREEN_ASSERT_ERRNO(green_tls_read(p.c, buf, sizeof buf), ECONNRESET);
     GREEN_ASSERT_ERRNO(green_tls_shutdown(p.c, 1), ECONNRESET);
     p.sv[1] = -1;
-    green_tls_free(p.c);
-    green_tls_free(p.s.t);
-    green_close(p.sv[0]);
+    pair_close(&p);
 
     /* Shutdown with timeout 0: close_notify goes, the peer's is not
        there yet. */
-    pair_open(&p, cctx, sctx, "localhost");
+    pair_open(&p, "localhost");
     GREEN_ASSERT_ERRNO(green_tls_shutdown(p.c, 0), EAGAIN);
     ck_assert_int_eq(green_tls_read(p.s.t, buf, sizeof buf), 0);
     ck_assert_int_eq(green_tls_shutdown(p.s.t, 0), 0);
     ck_assert_int_eq(green_tls_shutdown(p.c, 0), 0);
     pair_close(&p);
-    green_tls_ctx_free(cctx);
-    green_tls_ctx_free(sctx);
 }
 END_TEST
 
 START_TEST(shutdown_times_out_against_a_silent_peer)
 {
-    green_tls_ctx_t *cctx = client_ctx(), *sctx = server_ctx();
     struct pair p;
-    pair_open(&p, cctx, sctx, "localhost");
-    ck_assert_ptr_nonnull(p.c);
+    pair_ok(&p, "localhost");
     double t0 = now();
     GREEN_ASSERT_ERRNO(green_tls_shutdown(p.c, 0.2), ETIMEDOUT);
     GREEN_ASSERT_TIME(now() - t0, 0.2);
     pair_close(&p);
-    green_tls_ctx_free(cctx);
-    green_tls_ctx_free(sctx);
 }
 END_TEST
 
@@ -410,7 +392,6 @@ END_TEST
 
 START_TEST(handshake_timeout_against_a_silent_peer)
 {
-    green_tls_ctx_t *cctx = client_ctx(), *sctx = server_ctx();
     int sv[2];
     test_socketpair(sv);
     double t0 = now();
@@ -431,8 +412,6 @@ START_TEST(handshake_timeout_against_a_silent_peer)
     ck_assert_int_eq(green_timeout_end(&s), 1);
     green_close(sv[0]);
     green_close(sv[1]);
-    green_tls_ctx_free(cctx);
-    green_tls_ctx_free(sctx);
 }
 END_TEST
 
@@ -445,10 +424,8 @@ static void *read_main(void *arg)
 
 START_TEST(kill_during_read_is_ECANCELED)
 {
-    green_tls_ctx_t *cctx = client_ctx(), *sctx = server_ctx();
     struct pair p;
-    pair_open(&p, cctx, sctx, "localhost");
-    ck_assert_ptr_nonnull(p.c);
+    pair_ok(&p, "localhost");
     green_t *g = green_spawn(read_main, p.c);
     green_sleep(0.01);
     ck_assert_int_eq(green_kill(g, 1), 0);
@@ -459,17 +436,13 @@ START_TEST(kill_during_read_is_ECANCELED)
     char buf[4];
     ck_assert_int_eq(green_tls_read(p.c, buf, sizeof buf), 2);
     pair_close(&p);
-    green_tls_ctx_free(cctx);
-    green_tls_ctx_free(sctx);
 }
 END_TEST
 
 START_TEST(timeout_scope_around_read)
 {
-    green_tls_ctx_t *cctx = client_ctx(), *sctx = server_ctx();
     struct pair p;
-    pair_open(&p, cctx, sctx, "localhost");
-    ck_assert_ptr_nonnull(p.c);
+    pair_ok(&p, "localhost");
     green_timeout_scope_t s;
     char buf[4];
     ck_assert_int_eq(green_timeout_begin(&s, 0.1), 0);
@@ -481,8 +454,6 @@ START_TEST(timeout_scope_around_read)
     ck_assert_int_eq(green_tls_write_all(p.s.t, "go", 2), 2);
     ck_assert_int_eq(green_tls_read(p.c, buf, sizeof buf), 2);
     pair_close(&p);
-    green_tls_ctx_free(cctx);
-    green_tls_ctx_free(sctx);
 }
 END_TEST
 
@@ -500,10 +471,8 @@ static void read_in_link(green_t *g, void *arg)
 
 START_TEST(read_in_the_hub_is_EDEADLK)
 {
-    green_tls_ctx_t *cctx = client_ctx(), *sctx = server_ctx();
     struct pair p;
-    pair_open(&p, cctx, sctx, "localhost");
-    ck_assert_ptr_nonnull(p.c);
+    pair_ok(&p, "localhost");
     hub_t = p.c;
     hub_err = -1;
     green_t *g = green_spawn(test_noop, NULL);
@@ -513,17 +482,13 @@ START_TEST(read_in_the_hub_is_EDEADLK)
     ck_assert_int_eq(hub_err, EDEADLK);
     green_release(g);
     pair_close(&p);
-    green_tls_ctx_free(cctx);
-    green_tls_ctx_free(sctx);
 }
 END_TEST
 
 START_TEST(closing_the_fd_during_read_is_EBADF)
 {
-    green_tls_ctx_t *cctx = client_ctx(), *sctx = server_ctx();
     struct pair p;
-    pair_open(&p, cctx, sctx, "localhost");
-    ck_assert_ptr_nonnull(p.c);
+    pair_ok(&p, "localhost");
     green_t *g = green_spawn(read_main, p.c);
     green_sleep(0.01);
     green_close(p.sv[0]);
@@ -531,17 +496,12 @@ START_TEST(closing_the_fd_during_read_is_EBADF)
     ck_assert_int_eq((intptr_t)green_value(g), EBADF);
     green_release(g);
     p.sv[0] = -1;
-    green_tls_free(p.c);
-    green_tls_free(p.s.t);
-    green_close(p.sv[1]);
-    green_tls_ctx_free(cctx);
-    green_tls_ctx_free(sctx);
+    pair_close(&p);
 }
 END_TEST
 
 START_TEST(bad_arguments)
 {
-    green_tls_ctx_t *cctx = client_ctx(), *sctx = server_ctx();
     char buf[4];
     GREEN_ASSERT_ERRNO(green_tls_server_ctx(NULL, files->key), EINVAL);
     GREEN_ASSERT_ERRNO(green_tls_server_ctx("/nonexistent/c.pem", files->key),
@@ -587,26 +547,22 @@ START_TEST(bad_arguments)
     green_close(pfd[1]);
     /* NULL buffers, NaN shutdown timeout on a live connection. */
     struct pair p;
-    pair_open(&p, cctx, sctx, "localhost");
-    ck_assert_ptr_nonnull(p.c);
+    pair_ok(&p, "localhost");
     GREEN_ASSERT_ERRNO(green_tls_read(p.c, NULL, 1), EINVAL);
     GREEN_ASSERT_ERRNO(green_tls_write(p.c, NULL, 1), EINVAL);
     GREEN_ASSERT_ERRNO(green_tls_shutdown(p.c, 0.0 / 0.0), EINVAL);
     ck_assert_int_eq(green_tls_write(p.c, buf, 0), 0);
     pair_close(&p);
-    green_tls_ctx_free(cctx);
-    green_tls_ctx_free(sctx);
 }
 END_TEST
 
 START_TEST(connections_outlive_their_ctx)
 {
-    green_tls_ctx_t *cctx = client_ctx(), *sctx = server_ctx();
     struct pair p;
-    pair_open(&p, cctx, sctx, "localhost");
-    ck_assert_ptr_nonnull(p.c);
+    pair_ok(&p, "localhost");
     green_tls_ctx_free(cctx);
     green_tls_ctx_free(sctx);
+    cctx = sctx = NULL; /* already freed: the teardown has none to free */
     ck_assert_int_eq(green_tls_write_all(p.c, "abc", 3), 3);
     char buf[4];
     ck_assert_int_eq(green_tls_read(p.s.t, buf, sizeof buf), 3);
@@ -665,7 +621,6 @@ static void *client_main(void *arg)
 
 START_TEST(server_mode_concurrent_clients)
 {
-    green_tls_ctx_t *cctx = client_ctx(), *sctx = server_ctx();
     int served = 0;
     green_server_t *s =
         green_tls_server_new("127.0.0.1:0", sctx, upper_handler, &served);
@@ -686,8 +641,6 @@ START_TEST(server_mode_concurrent_clients)
     ck_assert_int_eq(served, N);
     ck_assert_int_eq(green_server_stop(s, 1), 0);
     green_server_free(s);
-    green_tls_ctx_free(cctx);
-    green_tls_ctx_free(sctx);
 }
 END_TEST
 
@@ -699,7 +652,6 @@ static void never_called(green_tls_t *t, void *arg)
 
 START_TEST(server_stop_kills_handshakes_in_progress)
 {
-    green_tls_ctx_t *sctx = server_ctx();
     int called = 0;
     green_server_t *s =
         green_tls_server_new("127.0.0.1:0", sctx, never_called, &called);
@@ -723,7 +675,6 @@ START_TEST(server_stop_kills_handshakes_in_progress)
         green_close(fds[i]);
     }
     green_server_free(s);
-    green_tls_ctx_free(sctx);
 }
 END_TEST
 
@@ -735,7 +686,6 @@ static void *serve_main(void *arg)
 
 START_TEST(killing_serve_forever_kills_handshakes_in_progress)
 {
-    green_tls_ctx_t *sctx = server_ctx();
     int called = 0;
     green_server_t *s =
         green_tls_server_new("127.0.0.1:0", sctx, never_called, &called);
@@ -755,7 +705,6 @@ START_TEST(killing_serve_forever_kills_handshakes_in_progress)
     ck_assert_int_eq(called, 0);
     green_close(fd);
     green_server_free(s);
-    green_tls_ctx_free(sctx);
 }
 END_TEST
 
@@ -772,7 +721,6 @@ static void read_forever_handler(green_tls_t *t, void *arg)
 
 START_TEST(server_stop_kills_a_handler_in_read)
 {
-    green_tls_ctx_t *cctx = client_ctx(), *sctx = server_ctx();
     int state = 0;
     green_server_t *s = green_tls_server_new("127.0.0.1:0", sctx,
                                              read_forever_handler, &state);
@@ -792,8 +740,6 @@ START_TEST(server_stop_kills_a_handler_in_read)
     green_tls_free(t);
     green_close(fd);
     green_server_free(s);
-    green_tls_ctx_free(cctx);
-    green_tls_ctx_free(sctx);
 }
 END_TEST
 
@@ -802,7 +748,7 @@ static Suite *tls_suite(void)
     files = tls_make_files();
     Suite *s = suite_create("tls");
     TCase *tc = tcase_create("handshake");
-    tcase_add_checked_fixture(tc, green_test_setup, green_test_teardown);
+    tcase_add_checked_fixture(tc, tls_setup, tls_teardown);
     tcase_add_test(tc, handshake_then_echo);
     tcase_add_test(tc, untrusted_certificate_fails_verification);
     tcase_add_test(tc, system_store_alone_does_not_trust_the_test_ca);
@@ -816,14 +762,14 @@ static Suite *tls_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("data");
-    tcase_add_checked_fixture(tc, green_test_setup, green_test_teardown);
+    tcase_add_checked_fixture(tc, tls_setup, tls_teardown);
     tcase_add_test(tc, write_all_mebibytes_to_a_slow_reader);
     tcase_add_test(tc, clean_shutdown_reads_0_abrupt_eof_is_ECONNRESET);
     tcase_add_test(tc, shutdown_times_out_against_a_silent_peer);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("blocking");
-    tcase_add_checked_fixture(tc, green_test_setup, green_test_teardown);
+    tcase_add_checked_fixture(tc, tls_setup, tls_teardown);
     tcase_add_test(tc, handshake_timeout_against_a_silent_peer);
     tcase_add_test(tc, kill_during_read_is_ECANCELED);
     tcase_add_test(tc, timeout_scope_around_read);
@@ -832,7 +778,7 @@ static Suite *tls_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("server");
-    tcase_add_checked_fixture(tc, green_test_setup, green_test_teardown);
+    tcase_add_checked_fixture(tc, tls_setup, tls_teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, server_mode_concurrent_clients);
     tcase_add_test(tc, server_stop_kills_handshakes_in_progress);

@@ -600,28 +600,30 @@ green_tls_t *green_tls_accept(green_tls_ctx_t *ctx, int fd, double timeout)
     return handshake(t, timeout);
 }
 
+/* One read or write of up to n bytes (n checked by the caller): the
+   bytes moved, 0 for n == 0 without touching the connection, or -1. */
+static ssize_t tls_io(green_tls_t *t, enum op_kind kind, void *buf, size_t n)
+{
+    if (n == 0)
+        return 0;
+    struct tls_op op = {.kind = kind, .buf = buf, .n = n};
+    if (tls_run(t, &op, -1) != 0)
+        return -1;
+    return (ssize_t)op.done;
+}
+
 ssize_t green_tls_read(green_tls_t *t, void *buf, size_t n)
 {
     if (!t || (!buf && n))
         return fail(t, EINVAL);
-    if (n == 0)
-        return 0;
-    struct tls_op op = {.kind = OP_READ, .buf = buf, .n = n};
-    if (tls_run(t, &op, -1) != 0)
-        return -1;
-    return (ssize_t)op.done;
+    return tls_io(t, OP_READ, buf, n);
 }
 
 ssize_t green_tls_write(green_tls_t *t, const void *buf, size_t n)
 {
     if (!t || (!buf && n) || n > SSIZE_MAX)
         return fail(t, EINVAL);
-    if (n == 0)
-        return 0;
-    struct tls_op op = {.kind = OP_WRITE, .buf = (void *)buf, .n = n};
-    if (tls_run(t, &op, -1) != 0)
-        return -1;
-    return (ssize_t)op.done;
+    return tls_io(t, OP_WRITE, (void *)buf, n);
 }
 
 ssize_t green_tls_write_all(green_tls_t *t, const void *buf, size_t n)
