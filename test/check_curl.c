@@ -108,13 +108,11 @@ static Suite *curl_suite(void)
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 ||
         atexit(curl_global_cleanup) != 0)
         exit(EXIT_FAILURE);
-    Suite *s = suite_create("curl");
-    TCase *tc = test_add_tcase(s, "easy", test_alarm_setup,
-                               test_alarm_teardown, 60);
-    tcase_add_test(tc, test_eight_transfers_overlap);
-    tcase_add_test(tc, test_timeout_ends_perform_and_the_handle_is_reusable);
-    tcase_add_test(tc, test_kill_ends_perform_promptly);
-    return s;
+    return test_client_suite("curl", "easy", (const TTest *[]){
+        test_eight_transfers_overlap,
+        test_timeout_ends_perform_and_the_handle_is_reusable,
+        test_kill_ends_perform_promptly,
+        NULL});
 }
 
 GREEN_TEST_MAIN(curl_suite)

@@ -69,12 +69,10 @@ static Suite *hiredis_suite(void)
 {
     test_start_or_skip("check_hiredis", "redis-server", &redis,
                        test_redis_start);
-    Suite *s = suite_create("hiredis");
-    TCase *tc = test_add_tcase(s, "sync", test_alarm_setup,
-                               test_alarm_teardown, 60);
-    tcase_add_test(tc, test_timeout_ends_rediscommand_and_a_new_context_works);
-    tcase_add_test(tc, test_kill_ends_rediscommand_promptly);
-    return s;
+    return test_client_suite("hiredis", "sync", (const TTest *[]){
+        test_timeout_ends_rediscommand_and_a_new_context_works,
+        test_kill_ends_rediscommand_promptly,
+        NULL});
 }
 
 GREEN_TEST_MAIN(hiredis_suite)

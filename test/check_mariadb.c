@@ -79,13 +79,11 @@ static Suite *mariadb_suite(void)
                        test_mariadb_start);
     if (mysql_library_init(0, NULL, NULL) != 0 || atexit(library_end) != 0)
         exit(EXIT_FAILURE);
-    Suite *s = suite_create("mariadb");
-    TCase *tc = test_add_tcase(s, "connector-c", test_alarm_setup,
-                               test_alarm_teardown, 60);
-    tcase_add_test(tc, test_eight_sleeps_overlap);
-    tcase_add_test(tc, test_timeout_ends_mysql_query_and_reconnect_recovers);
-    tcase_add_test(tc, test_kill_ends_mysql_query_promptly);
-    return s;
+    return test_client_suite("mariadb", "connector-c", (const TTest *[]){
+        test_eight_sleeps_overlap,
+        test_timeout_ends_mysql_query_and_reconnect_recovers,
+        test_kill_ends_mysql_query_promptly,
+        NULL});
 }
 
 GREEN_TEST_MAIN(mariadb_suite)

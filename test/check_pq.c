@@ -95,14 +95,12 @@ static Suite *pq_suite(void)
 {
     test_start_or_skip("check_pq", "PostgreSQL server binaries", &pg,
                        test_pg_start);
-    Suite *s = suite_create("pq");
-    TCase *tc = test_add_tcase(s, "libpq", test_alarm_setup,
-                               test_alarm_teardown, 60);
-    tcase_add_test(tc, test_eight_pg_sleeps_overlap);
-    tcase_add_test(tc, test_timeout_ends_pqexec_and_pqreset_recovers);
-    tcase_add_test(tc, test_kill_ends_pqexec_promptly);
-    tcase_add_test(tc, test_without_pqreset_the_next_query_gets_stale_rows);
-    return s;
+    return test_client_suite("pq", "libpq", (const TTest *[]){
+        test_eight_pg_sleeps_overlap,
+        test_timeout_ends_pqexec_and_pqreset_recovers,
+        test_kill_ends_pqexec_promptly,
+        test_without_pqreset_the_next_query_gets_stale_rows,
+        NULL});
 }
 
 GREEN_TEST_MAIN(pq_suite)

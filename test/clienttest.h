@@ -36,6 +36,19 @@ static inline TCase *test_add_tcase(Suite *s, const char *name,
     return tc;
 }
 
+/* The suite of a client test: one TCase with the alarm fixture (a hang
+   fails the test) and 60 s per test, running tests (NULL-terminated). */
+static inline Suite *test_client_suite(const char *name, const char *tcase,
+                                       const TTest *const tests[])
+{
+    Suite *s = suite_create(name);
+    TCase *tc = test_add_tcase(s, tcase, test_alarm_setup,
+                               test_alarm_teardown, 60);
+    for (size_t i = 0; tests[i]; i++)
+        tcase_add_test(tc, tests[i]);
+    return s;
+}
+
 /* n greenlets running fn(arg) at once (test_run_n) all succeed in about
    `each` seconds, one unit's time and not n of them, and meanwhile the
    hub keeps running: a ticker counts more than min_ticks.  The time. */
