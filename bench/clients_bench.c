@@ -25,10 +25,7 @@ static void print_figure(const char *name, const char *phase, double el)
 static void run(const char *name, const char *phase, green_fn unit,
                 void *arg)
 {
-    void *args[N];
-    for (int i = 0; i < N; i++)
-        args[i] = arg;
-    print_figure(name, phase, test_run_concurrently(unit, args, N, 4 * N));
+    print_figure(name, phase, test_run_n(unit, arg, N, 4 * N));
 }
 
 #ifdef GREEN_WITH_LIBCURL

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "../test/tlstest.h"
@@ -18,15 +17,7 @@
 #define N 8
 
 static double delay = 0.25;
-static int port;
-static SSL_CTX *raw_ctx;
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+static struct tls_target target;
 
 /* The server, in a child: writes its port to fd out, serves until
    killed. */
@@ -43,43 +34,13 @@ static void serve(const struct tls_files *f, int out)
     _exit(0);
 }
 
-static void *raw_main(void *arg)
-{
-    (void)arg;
-    return (void *)(intptr_t)openssl_get(raw_ctx, port);
-}
-
-#ifdef HAVE_LIBCURL
-static const char *ca;
-
-static void *curl_main(void *arg)
-{
-    (void)arg;
-    struct curl_body b;
-    return (void *)(intptr_t)curl_get(port, ca, &b);
-}
-#endif
-
-/* Run fn in N greenlets; seconds until all are done (-1: a failure). */
-static double run(green_fn fn)
-{
-    green_t *g[N];
-    double t0 = now();
-    for (int i = 0; i < N; i++)
-        g[i] = green_spawn(fn, NULL);
-    int bad = green_joinall(g, N, 120) != 0;
-    for (int i = 0; i < N; i++) {
-        bad |= green_value(g[i]) != NULL;
-        green_release(g[i]);
-    }
-    return bad ? -1 : now() - t0;
-}
-
 static void report(const char *mode)
 {
-    printf("tls_clients_openssl_x%d_%s %.3f s\n", N, mode, run(raw_main));
+    printf("tls_clients_openssl_x%d_%s %.3f s\n", N, mode,
+           test_run_n(tls_openssl_unit, &target, N, 120));
 #ifdef HAVE_LIBCURL
-    printf("tls_clients_curl_x%d_%s %.3f s\n", N, mode, run(curl_main));
+    printf("tls_clients_curl_x%d_%s %.3f s\n", N, mode,
+           test_run_n(tls_curl_unit, &target, N, 120));
 #endif
 }
 
@@ -92,14 +53,15 @@ int main(void)
     pid_t pid = fork();
     if (pid == 0)
         serve(f, pfd[1]);
-    if (pid < 0 || read(pfd[0], &port, sizeof port) != sizeof port ||
-        port < 0)
+    if (pid < 0 ||
+        read(pfd[0], &target.port, sizeof target.port) != sizeof target.port ||
+        target.port < 0)
         return 1;
     close(pfd[0]);
     close(pfd[1]);
-    raw_ctx = openssl_client_ctx(f->ca);
+    target.ctx = openssl_client_ctx(f->ca);
+    target.ca = f->ca;
 #ifdef HAVE_LIBCURL
-    ca = f->ca;
     curl_global_init(CURL_GLOBAL_DEFAULT);
 #endif
     printf("tls_clients_delay %.3f s\n", delay);
@@ -108,7 +70,7 @@ int main(void)
     report("patched");
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
-    SSL_CTX_free(raw_ctx);
+    SSL_CTX_free(target.ctx);
 #ifdef HAVE_LIBCURL
     curl_global_cleanup();
 #endif

@@ -5,9 +5,9 @@
    finish in about one delay (unpatched, each would block the thread: N
    delays, see bench/tls_clients_bench).  Without libcurl the curl part is
    skipped and the program exits 77 once the rest passed. */
-#include "testutil.h"
 #include "tlstest.h"
 #include "tlsclients.h"
+#include "clienttest.h"
 
 #define N 8
 #define DELAY 1.0       /* the curl transfers' */
@@ -17,13 +17,6 @@ static const struct tls_files *files;
 static double delay = DELAY;
 static green_tls_ctx_t *sctx;
 static green_server_t *server;
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static void setup(void)
 {
@@ -50,34 +43,15 @@ static void teardown(void)
 /*  Raw OpenSSL                                                               */
 /******************************************************************************/
 
-static SSL_CTX *raw_ctx;
-
-static void *raw_main(void *arg)
-{
-    (void)arg;
-    return (void *)(intptr_t)openssl_get(raw_ctx,
-                                         green_server_port(server));
-}
-
 START_TEST(raw_openssl_clients_run_concurrently)
 {
-    raw_ctx = openssl_client_ctx(files->ca);
-    ck_assert_ptr_nonnull(raw_ctx);
+    struct tls_target t = {green_server_port(server), NULL,
+                           openssl_client_ctx(files->ca)};
+    ck_assert_ptr_nonnull(t.ctx);
     delay = RAW_DELAY;
-    green_t *g[N];
-    double t0 = now();
-    for (int i = 0; i < N; i++)
-        g[i] = green_spawn(raw_main, NULL);
-    ck_assert_int_eq(green_joinall(g, N, 30), 0);
-    double el = now() - t0;
-    for (int i = 0; i < N; i++) {
-        ck_assert_int_eq((intptr_t)green_value(g[i]), 0);
-        green_release(g[i]);
-    }
     /* Concurrent: one delay, not N. */
-    GREEN_ASSERT_TIME(el, RAW_DELAY);
-    ck_assert_double_lt(el, 2 * RAW_DELAY + test_slack());
-    SSL_CTX_free(raw_ctx);
+    test_assert_overlap(tls_openssl_unit, &t, N, RAW_DELAY, 0);
+    SSL_CTX_free(t.ctx);
 }
 END_TEST
 
@@ -86,11 +60,19 @@ END_TEST
 /******************************************************************************/
 
 #ifdef HAVE_LIBCURL
+START_TEST(curl_transfers_run_concurrently)
+{
+    struct tls_target t = {green_server_port(server), files->ca, NULL};
+    test_assert_overlap(tls_curl_unit, &t, N, DELAY, 0);
+}
+END_TEST
+
 struct transfer {
     int rc;
-    struct curl_body body;
+    struct test_body body;
 };
 
+/* A curl_get from the server; its CURLcode in the struct transfer. */
 static void *curl_main(void *arg)
 {
     struct transfer *t = arg;
@@ -98,37 +80,12 @@ static void *curl_main(void *arg)
     return NULL;
 }
 
-START_TEST(curl_transfers_run_concurrently)
-{
-    static struct transfer t[N];
-    green_t *g[N];
-    double t0 = now();
-    for (int i = 0; i < N; i++)
-        g[i] = green_spawn(curl_main, &t[i]);
-    ck_assert_int_eq(green_joinall(g, N, 30), 0);
-    double el = now() - t0;
-    for (int i = 0; i < N; i++) {
-        ck_assert_msg(t[i].rc == CURLE_OK, "transfer %d: %s", i,
-                      curl_easy_strerror(t[i].rc));
-        ck_assert_str_eq(t[i].body.buf, SLOW_BODY);
-        green_release(g[i]);
-    }
-    GREEN_ASSERT_TIME(el, DELAY);
-    ck_assert_double_lt(el, 2 * DELAY + test_slack());
-}
-END_TEST
-
 START_TEST(timeout_scope_ends_a_curl_transfer_early)
 {
     struct transfer t;
-    green_timeout_scope_t s;
-    ck_assert_int_eq(green_timeout_begin(&s, 0.2), 0);
-    double t0 = now();
-    curl_main(&t);
-    double el = now() - t0;
-    ck_assert_int_eq(green_timeout_end(&s), 1);
+    double el;
+    test_call_timing_out(curl_main, &t, 0.2, &el);
     ck_assert_int_ne(t.rc, CURLE_OK);
-    GREEN_ASSERT_TIME(el, 0.2);
     ck_assert_double_lt(el, DELAY);
 }
 END_TEST
@@ -136,14 +93,9 @@ END_TEST
 START_TEST(killed_curl_transfer_returns)
 {
     struct transfer t = {.rc = -1};
-    green_t *g = green_spawn(curl_main, &t);
-    green_sleep(0.1);
-    double t0 = now();
-    ck_assert_int_eq(green_kill(g, 5), 0);
-    ck_assert_double_lt(now() - t0, DELAY / 2 + test_slack());
+    test_kill_blocked(curl_main, &t, DELAY / 2 + test_slack());
     ck_assert_int_ne(t.rc, -1);
     ck_assert_int_ne(t.rc, CURLE_OK);
-    green_release(g);
 }
 END_TEST
 #endif
@@ -152,20 +104,14 @@ static Suite *tls_clients_suite(void)
 {
     files = tls_make_files();
     Suite *s = suite_create("tls_clients");
-    TCase *tc = tcase_create("openssl");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 120);
+    TCase *tc = test_add_tcase(s, "openssl", setup, teardown, 120);
     tcase_add_test(tc, raw_openssl_clients_run_concurrently);
-    suite_add_tcase(s, tc);
 #ifdef HAVE_LIBCURL
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    tc = tcase_create("curl");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 120);
+    tc = test_add_tcase(s, "curl", setup, teardown, 120);
     tcase_add_test(tc, curl_transfers_run_concurrently);
     tcase_add_test(tc, timeout_scope_ends_a_curl_transfer_early);
     tcase_add_test(tc, killed_curl_transfer_returns);
-    suite_add_tcase(s, tc);
 #endif
     return s;
 }

@@ -6,7 +6,7 @@
    (PR_SET_PDEATHSIG in the server child, an atexit handler in the
    owner); the HTTP server is a libgreen green_server.  Also the
    N-greenlets workload the tests and the bench measure.  No Check here:
-   the bench does not link it. */
+   the bench does not link it (the Check side is test/clienttest.h). */
 #ifndef GREEN_SERVERS_H_INCLUDED
 #define GREEN_SERVERS_H_INCLUDED
 
@@ -407,6 +407,16 @@ static inline int test_redis_start(struct test_server *s)
 /*  A libgreen HTTP server for libcurl                                        */
 /******************************************************************************/
 
+/* A "200 OK" response with one more header line (no CRLF) and body, in
+   out; its length. */
+static inline int test_http_ok(char *out, size_t size, const char *header,
+                               const char *body)
+{
+    return snprintf(out, size,
+                    "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n%s\r\n\r\n%s",
+                    strlen(body), header, body);
+}
+
 /* green_server handler: HTTP/1.1 with keep-alive; "GET /sleep/<ms>"
    sleeps that long (green_sleep), then answers with the path as the
    body, so a client can tell its own response from a stale one. */
@@ -435,10 +445,8 @@ static inline void test_http_handler(int fd, void *arg)
         if (green_sleep((double)ms / 1000) != 0)
             return;
         char resp[512];
-        int n = snprintf(resp, sizeof resp,
-                         "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n"
-                         "Content-Type: text/plain\r\n\r\n%s",
-                         strlen(path), path);
+        int n = test_http_ok(resp, sizeof resp, "Content-Type: text/plain",
+                             path);
         if (green_write_all(fd, resp, (size_t)n) != n)
             return;
         size_t used = (size_t)(end + 4 - req);
@@ -453,9 +461,9 @@ static inline void test_http_handler(int fd, void *arg)
 /******************************************************************************/
 
 /* Run fn(args[i]) in n greenlets at once and wait for all of them
-   (fn returns NULL on success); returns the wall time, or -1 if one
-   failed or took longer than
-   `bound` seconds (they are killed then). */
+   (fn returns NULL on success, else a string saying what failed, which
+   goes to stderr); returns the wall time, or -1 if one failed or took
+   longer than `bound` seconds (they are killed then). */
 static inline double test_run_concurrently(green_fn fn, void *const *args,
                                            size_t n, double bound)
 {
@@ -474,10 +482,25 @@ static inline double test_run_concurrently(green_fn fn, void *const *args,
             rc = -1;
             continue;
         }
+        if (green_value(g[i]))
+            fprintf(stderr, "greenlet %zu: %s\n", i,
+                    (const char *)green_value(g[i]));
         rc |= green_error(g[i]) != 0 || green_value(g[i]) != NULL;
         green_release(g[i]);
     }
     return rc ? -1 : el;
+}
+
+/* test_run_concurrently with the same arg for each of the n greenlets. */
+static inline double test_run_n(green_fn fn, void *arg, size_t n,
+                                double bound)
+{
+    void *args[64];
+    if (n > sizeof args / sizeof args[0])
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        args[i] = arg;
+    return test_run_concurrently(fn, args, n, bound);
 }
 
 #endif

@@ -15,8 +15,9 @@
 
 #include <openssl/ssl.h>
 #ifdef HAVE_LIBCURL
-#include <curl/curl.h>
+#define GREEN_WITH_LIBCURL
 #endif
+#include "clients.h" /* test_body, test_curl_get, test_http_ok */
 
 #define SLOW_BODY "hello, tls"
 
@@ -38,51 +39,46 @@ static void slow_hello(green_tls_t *t, void *arg)
     if (green_sleep(*(double *)arg) != 0)
         return;
     char out[256];
-    int n = snprintf(out, sizeof out,
-                     "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n"
-                     "Connection: close\r\n\r\n%s",
-                     strlen(SLOW_BODY), SLOW_BODY);
+    int n = test_http_ok(out, sizeof out, "Connection: close", SLOW_BODY);
     green_tls_write_all(t, out, (size_t)n);
 }
 
-#ifdef HAVE_LIBCURL
-struct curl_body {
-    char buf[256];
-    size_t len;
+/* Where the clients below connect: the server's port, the CA file
+   (curl) or a client SSL_CTX trusting it (openssl_client_ctx). */
+struct tls_target {
+    int port;
+    const char *ca;
+    SSL_CTX *ctx;
 };
 
-static size_t curl_sink(char *p, size_t size, size_t n, void *arg)
-{
-    struct curl_body *b = arg;
-    size_t len = size * n;
-    if (len > sizeof b->buf - 1 - b->len)
-        return 0;
-    memcpy(b->buf + b->len, p, len);
-    b->len += len;
-    b->buf[b->len] = '\0';
-    return len;
-}
-
+#ifdef HAVE_LIBCURL
 /* GET https://127.0.0.1:port/ trusting ca, as any program would; the
    CURLcode, the body in *b. */
-static int curl_get(int port, const char *ca, struct curl_body *b)
+static int curl_get(int port, const char *ca, struct test_body *b)
 {
-    char url[64];
-    snprintf(url, sizeof url, "https://127.0.0.1:%d/", port);
-    b->len = 0;
-    b->buf[0] = '\0';
+    char base[64];
+    snprintf(base, sizeof base, "https://127.0.0.1:%d", port);
+    memset(b, 0, sizeof *b);
     CURL *c = curl_easy_init();
     if (!c)
         return CURLE_FAILED_INIT;
-    curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CAINFO, ca);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, curl_sink);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
-    int rc = (int)curl_easy_perform(c);
+    int rc = (int)test_curl_get(c, base, "/", b);
     curl_easy_cleanup(c);
     return rc;
+}
+
+/* One greenlet of the workload (arg: a struct tls_target), for
+   test_run_concurrently: a curl_get.  NULL, or what failed. */
+static void *tls_curl_unit(void *arg)
+{
+    const struct tls_target *t = arg;
+    struct test_body b;
+    int rc = curl_get(t->port, t->ca, &b);
+    if (rc != CURLE_OK)
+        return (void *)curl_easy_strerror((CURLcode)rc);
+    return strcmp(b.data, SLOW_BODY) == 0 ? NULL : "wrong body";
 }
 #endif
 
@@ -118,6 +114,14 @@ static int openssl_get(SSL_CTX *ctx, int port)
     SSL_free(ssl);
     close(fd);
     return ok ? 0 : -1;
+}
+
+/* One greenlet of the workload (arg: a struct tls_target), for
+   test_run_concurrently: an openssl_get.  NULL, or what failed. */
+static void *tls_openssl_unit(void *arg)
+{
+    const struct tls_target *t = arg;
+    return openssl_get(t->ctx, t->port) == 0 ? NULL : "openssl_get";
 }
 
 /* A client SSL_CTX for openssl_get that trusts ca_file. */
