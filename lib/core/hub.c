@@ -37,9 +37,12 @@ static pthread_key_t hub_key;
 static pthread_once_t hub_key_once = PTHREAD_ONCE_INIT;
 static atomic_uint_fast64_t next_id = 1;
 
-uint64_t green__next_id(void)
+uint64_t green__next_id_block(struct green__hub *hub)
 {
-    return atomic_fetch_add_explicit(&next_id, 1, memory_order_relaxed);
+    hub->id_next = atomic_fetch_add_explicit(&next_id, GREEN__ID_BLOCK,
+                                             memory_order_relaxed);
+    hub->id_end = hub->id_next + GREEN__ID_BLOCK;
+    return hub->id_next++;
 }
 
 /******************************************************************************/
@@ -81,7 +84,7 @@ static void init_special(struct green__hub *hub, struct green *g,
     g->state = GREEN__RUNNING;
     g->entered = 1;
     g->scheduled = 1;
-    g->id = green__next_id();
+    g->id = green__next_id(hub);
     g->wait_fd = -1;
     strcpy(g->name, name);
     green__list_init(&g->node);
@@ -210,8 +213,9 @@ static void locals_release_in_hub(struct green__hub *hub, struct green *g)
 /* Drop a greenlet that will never run again (shutdown). */
 static void discard_greenlet(struct green__hub *hub, struct green *g)
 {
-    /* Its clauses live on the stack we are about to unmap: their undo
-       takes them off whatever source (event, lock, fd...) points at them. */
+    /* Its clauses live on its stack, which goes with its last reference:
+       their undo takes them off whatever source (event, lock, fd...)
+       points at them. */
     if (g->wait)
         wait_undo(g->wait);
     if (g->locals)
@@ -221,7 +225,6 @@ static void discard_greenlet(struct green__hub *hub, struct green *g)
     green__list_remove(&g->node);
     green__list_remove(&g->all);
     green__deadline_clear(hub, g);
-    green__stack_put(&hub->stacks, &g->stack);
     green__ctx_destroy(&g->ctx);
     g->state = GREEN__DONE;
     if (!g->err)
@@ -237,13 +240,7 @@ static void discard_greenlet(struct green__hub *hub, struct green *g)
 static void hub_free(struct green__hub *hub)
 {
     green__assert(hub == tls_hub);
-    if (hub->zombie) {
-        struct green *z = hub->zombie;
-        hub->zombie = NULL;
-        green__stack_put(&hub->stacks, &z->stack);
-        green__ctx_destroy(&z->ctx);
-        green__unref(z);
-    }
+    green__after_switch(hub); /* the last zombie */
     struct green__list *it;
     while ((it = green__list_pop(&hub->linkq)) != NULL) {
         struct green *g = green__container_of(it, struct green, node);
@@ -319,9 +316,8 @@ void green__after_switch(struct green__hub *hub)
     struct green *z = hub->zombie;
     if (GREEN_UNLIKELY(z != NULL)) {
         hub->zombie = NULL;
-        green__stack_put(&hub->stacks, &z->stack);
         green__ctx_destroy(&z->ctx);
-        green__unref(z);
+        green__unref(z); /* its stack goes with its last reference */
     }
 }
 

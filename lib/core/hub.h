@@ -54,7 +54,8 @@ struct green {
     void *value;                /* green_value */
     green_fn fn;                /* what to run, and its argument */
     void *arg;
-    struct green__stack stack;  /* NULL map for main and hub */
+    struct green__stack stack;  /* NULL map for main and hub; a spawned
+                                   greenlet's block lives at its top */
     uint64_t id;                /* process-wide unique */
     char name[32];              /* copied attr name, "" = default */
     struct green__waitq joiners;/* green_join waiters */
@@ -145,6 +146,7 @@ struct green__hub {
     struct green__module *mod_order[GREEN__MODULES_MAX]; /* attach order */
     int mod_count;
     uint64_t switches;          /* context switches (monitor, bench) */
+    uint64_t id_next, id_end;   /* this hub's block of greenlet ids */
 };
 
 /* m's state in hub, NULL if m is not attached there. */
@@ -222,8 +224,17 @@ static inline int green__owner_check(const void *obj,
 void green__after_switch(struct green__hub *hub);
 _Noreturn void green__exit_current(struct green__hub *hub);
 
-/* A process-wide unique greenlet id. */
-uint64_t green__next_id(void);
+/* A process-wide unique greenlet id.  Each hub takes GREEN__ID_BLOCK ids
+   at a time from one atomic counter, so a spawn makes no atomic
+   operation; ids grow within a thread, not across threads. */
+#define GREEN__ID_BLOCK 1024
+uint64_t green__next_id_block(struct green__hub *hub);
+static inline uint64_t green__next_id(struct green__hub *hub)
+{
+    if (GREEN_UNLIKELY(hub->id_next == hub->id_end))
+        return green__next_id_block(hub);
+    return hub->id_next++;
+}
 
 /* 1 if a kill of g fails its waits now (killed, cancellation enabled). */
 static inline int green__cancelled(const struct green *g)
