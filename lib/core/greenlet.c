@@ -90,6 +90,34 @@ static void block_init(struct green *g, struct green__hub *hub,
     g->nlocals = 0;
 }
 
+/* A stack of size for a new greenlet: the hub's spare if it fits, else
+   one from the stack cache.  0 or -1/ENOMEM. */
+static int stack_take(struct green__hub *hub, size_t size,
+                      struct green__stack *s)
+{
+    if (hub->spare.map && green__stack_size(&hub->spare) == size) {
+        *s = hub->spare;
+        hub->spare.map = NULL;
+        return 0;
+    }
+    return green__stack_get(&hub->stacks, size, s);
+}
+
+/* Hand back the stack of g's block, last (from a copy: g lives on it).
+   It becomes the hub's spare when released on the hub's own thread (a
+   spawn+join+release loop then never touches the cache); the hub may be
+   gone only after shutdown, which drained the cache: the stack is then
+   unmapped at once. */
+static void stack_give(struct green *g)
+{
+    struct green__stack s = g->stack;
+    struct green__hub *hub = green__hub_peek();
+    if (hub == g->hub && !hub->spare.map)
+        hub->spare = s;
+    else
+        green__stack_put(&g->hub->stacks, &s);
+}
+
 green_t *green_new(green_fn fn, void *arg, const green_attr_t *attr)
 {
     if (!fn) {
@@ -111,7 +139,7 @@ green_t *green_new(green_fn fn, void *arg, const green_attr_t *attr)
         hub->segv_ready = 1;
     }
     struct green__stack stack;
-    if (green__stack_get(&hub->stacks, size, &stack) != 0)
+    if (stack_take(hub, size, &stack) != 0)
         return NULL; /* ENOMEM */
     struct green *g = block_on(&stack);
     block_init(g, hub, &stack, fn, arg);
@@ -226,11 +254,7 @@ void green__unref(struct green *g)
     green__list_remove(&g->all); /* never started: still listed */
     green__ctx_destroy(&g->ctx);
     green__timeouts_free(g);
-    /* Last, from a copy: the block lives on the stack it returns.  Its
-       hub may be gone only after shutdown, which drained the cache: the
-       stack is then unmapped at once. */
-    struct green__stack s = g->stack;
-    green__stack_put(&g->hub->stacks, &s);
+    stack_give(g);
 }
 
 void green_release(green_t *g)

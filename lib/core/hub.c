@@ -273,6 +273,7 @@ static void hub_free(struct green__hub *hub)
     }
     free(hub->heap);
     green__stack_put(&hub->stacks, &hub->hubg.stack);
+    green__stack_put(&hub->stacks, &hub->spare);
     green__stack_cache_drain(&hub->stacks);
     /* Embedded, hubg's context is the thread's own (its TSan fiber too). */
     if (!hub->embedded)

@@ -142,6 +142,9 @@ struct green__hub {
     ev_check check;             /* embedded: run the queue after a poll */
     ev_idle idle;               /* embedded: do not block while runnable */
     struct green__stack_cache stacks;
+    struct green__stack spare;  /* the last released greenlet's stack
+                                   (its block on top): the next green_new
+                                   of that size takes it, not the cache */
     void *mod_state[GREEN__MODULES_MAX + 1]; /* by green__module.slot */
     struct green__module *mod_order[GREEN__MODULES_MAX]; /* attach order */
     int mod_count;
