@@ -253,7 +253,8 @@ void green__unref(struct green *g)
     }
     green__list_remove(&g->all); /* never started: still listed */
     green__ctx_destroy(&g->ctx);
-    green__timeouts_free(g);
+    if (!green__list_empty(&g->timeouts))
+        green__timeouts_free(g);
     stack_give(g);
 }
 

@@ -30,8 +30,9 @@
 /* Direct greenlet-to-greenlet switches between two polls of the loop. */
 #define GREEN__BATCH 64
 
-static __thread struct green__hub *tls_hub
+__thread struct green__hub *green__tls_hub
     __attribute__((tls_model("initial-exec")));
+#define tls_hub green__tls_hub
 
 static pthread_key_t hub_key;
 static pthread_once_t hub_key_once = PTHREAD_ONCE_INIT;
@@ -184,16 +185,8 @@ static struct green__hub *hub_create(struct ev_loop *loop)
     return hub;
 }
 
-struct green__hub *green__hub_peek(void)
+struct green__hub *green__hub_create(void)
 {
-    return tls_hub;
-}
-
-struct green__hub *green__hub_get(void)
-{
-    struct green__hub *hub = tls_hub;
-    if (GREEN_LIKELY(hub != NULL))
-        return hub;
     return hub_create(NULL);
 }
 
@@ -317,8 +310,8 @@ void green__after_switch(struct green__hub *hub)
     struct green *z = hub->zombie;
     if (GREEN_UNLIKELY(z != NULL)) {
         hub->zombie = NULL;
-        green__ctx_destroy(&z->ctx);
-        green__unref(z); /* its stack goes with its last reference */
+        /* Its context and stack go with its last reference. */
+        green__unref(z);
     }
 }
 

@@ -171,9 +171,22 @@ void green__module_detach(struct green__hub *hub, struct green__module *m);
 void green__modules_fork(struct green__hub *hub, int phase);
 
 /* The calling thread's hub, created on first use; NULL/ENOMEM if that
-   fails.  green__hub_peek never creates one. */
-struct green__hub *green__hub_get(void);
-struct green__hub *green__hub_peek(void);
+   fails.  green__hub_peek never creates one.  Inline: every call of the
+   API starts with one. */
+extern __thread struct green__hub *green__tls_hub
+    __attribute__((tls_model("initial-exec")));
+struct green__hub *green__hub_create(void);
+static inline struct green__hub *green__hub_peek(void)
+{
+    return green__tls_hub;
+}
+static inline struct green__hub *green__hub_get(void)
+{
+    struct green__hub *hub = green__tls_hub;
+    if (GREEN_LIKELY(hub != NULL))
+        return hub;
+    return green__hub_create();
+}
 
 /* Like green__wait_begin's checks for a call that has work to do before
    it would wait (timeout 0 allowed): 0 if the current greenlet may block
