@@ -49,9 +49,8 @@ static struct green *block_on(const struct green__stack *s)
 
 /* Fill a new block field by field: it sits on a recycled stack, and a
    memset of the whole block (rep stos) cost more than the rest of
-   green_new.  Fields left out are written before they are read: the
-   deadline fields by green__deadline_set, wait_since by a park, run_seq
-   when it becomes runnable.  A new field must be set here. */
+   green_new.  Fields left out are written before they are read:
+   wait_since by a park, run_seq when it becomes runnable.  A new field must be set here. */
 static void block_init(struct green *g, struct green__hub *hub,
                        const struct green__stack *stack, green_fn fn,
                        void *arg)

@@ -482,56 +482,89 @@ static void embed_idle(struct ev_loop *loop, ev_idle *w, int revents)
 /******************************************************************************/
 
 /* Ordered by deadline, then by arming order, so equal deadlines fire
-   first-armed-first and runs are reproducible. */
-static int heap_less(const struct green *a, const struct green *b)
+   first-armed-first and runs are reproducible.  The keys live in the
+   entries: a sift compares within the array, never across greenlets'
+   blocks (each on its own stack page: a TLB miss apiece with many). */
+static int heap_less(const struct green__heap_ent *a,
+                     const struct green__heap_ent *b)
 {
     if (a->deadline != b->deadline)
         return a->deadline < b->deadline;
-    return a->deadline_seq < b->deadline_seq;
+    return a->seq < b->seq;
 }
 
-static void heap_place(struct green__hub *hub, size_t i, struct green *g)
+static void heap_place(struct green__hub *hub, size_t i,
+                       struct green__heap_ent e)
 {
-    hub->heap[i] = g;
-    g->heap_idx = i;
+    hub->heap[i] = e;
+    if (e.g)
+        e.g->heap_idx = i;
 }
 
 static void heap_up(struct green__hub *hub, size_t i)
 {
-    struct green *g = hub->heap[i];
-    while (i > 1 && heap_less(g, hub->heap[i / 2])) {
+    struct green__heap_ent e = hub->heap[i];
+    while (i > 1 && heap_less(&e, &hub->heap[i / 2])) {
         heap_place(hub, i, hub->heap[i / 2]);
         i /= 2;
     }
-    heap_place(hub, i, g);
+    heap_place(hub, i, e);
 }
 
 static void heap_down(struct green__hub *hub, size_t i)
 {
-    struct green *g = hub->heap[i];
+    struct green__heap_ent e = hub->heap[i];
     for (;;) {
         size_t c = 2 * i;
         if (c > hub->heap_len)
             break;
-        if (c + 1 <= hub->heap_len && heap_less(hub->heap[c + 1], hub->heap[c]))
+        if (c + 1 <= hub->heap_len &&
+            heap_less(&hub->heap[c + 1], &hub->heap[c]))
             c++;
-        if (!heap_less(hub->heap[c], g))
+        if (!heap_less(&hub->heap[c], &e))
             break;
         heap_place(hub, i, hub->heap[c]);
         i = c;
     }
-    heap_place(hub, i, g);
+    heap_place(hub, i, e);
+}
+
+/* Pop the entries cleared while on top, so heap[1] is a live one (or
+   the heap is empty). */
+static void heap_trim(struct green__hub *hub)
+{
+    while (hub->heap_len > 0 && !hub->heap[1].g) {
+        hub->heap_dead--;
+        hub->heap[1] = hub->heap[hub->heap_len--];
+        if (hub->heap_len > 0)
+            heap_down(hub, 1);
+    }
+}
+
+/* Drop every cleared entry and heapify the rest: O(n), when over half
+   the entries are cleared, so each clear costs O(1) amortized. */
+static void heap_rebuild(struct green__hub *hub)
+{
+    size_t n = 0;
+    for (size_t i = 1; i <= hub->heap_len; i++)
+        if (hub->heap[i].g)
+            heap_place(hub, ++n, hub->heap[i]);
+    hub->heap_len = n;
+    hub->heap_dead = 0;
+    for (size_t i = n / 2; i >= 1; i--)
+        heap_down(hub, i);
 }
 
 static void heap_rearm(struct green__hub *hub)
 {
+    heap_trim(hub);
     if (hub->heap_len == 0) {
         ev_timer_stop(hub->loop, &hub->timer);
         return;
     }
     /* Refresh libev's cached time so the timer is never early. */
     ev_now_update(hub->loop);
-    double after = hub->heap[1]->deadline - green__now();
+    double after = hub->heap[1].deadline - green__now();
     ev_timer_stop(hub->loop, &hub->timer);
     ev_timer_set(&hub->timer, after > 0 ? after : 0, 0);
     ev_timer_start(hub->loop, &hub->timer);
@@ -543,15 +576,14 @@ int green__deadline_set(struct green__hub *hub, struct green *g,
     green__assert(g->heap_idx == 0);
     if (hub->heap_len + 1 >= hub->heap_cap) {
         size_t cap = hub->heap_cap ? hub->heap_cap * 2 : 64;
-        struct green **h = realloc(hub->heap, cap * sizeof *h);
+        struct green__heap_ent *h = realloc(hub->heap, cap * sizeof *h);
         if (!h)
             return ENOMEM;
         hub->heap = h;
         hub->heap_cap = cap;
     }
-    g->deadline = deadline;
-    g->deadline_seq = hub->heap_seq++;
-    hub->heap[++hub->heap_len] = g;
+    hub->heap[++hub->heap_len] = (struct green__heap_ent){
+        .deadline = deadline, .seq = hub->heap_seq++, .g = g};
     heap_up(hub, hub->heap_len);
     if (g->heap_idx == 1)
         heap_rearm(hub);
@@ -564,17 +596,21 @@ void green__deadline_clear(struct green__hub *hub, struct green *g)
     if (i == 0)
         return;
     g->heap_idx = 0;
-    struct green *last = hub->heap[hub->heap_len--];
-    if (i <= hub->heap_len) {
-        heap_place(hub, i, last);
-        heap_up(hub, i);
-        heap_down(hub, last->heap_idx);
-    }
-    /* The timer may now fire early for nothing; heap_fire re-arms.  With
-       no deadline left it must not keep the loop alive (green_run, an
-       embedding application's ev_run). */
-    if (hub->heap_len == 0)
+    /* Lazily: the entry stays, emptied, until it comes to the top or a
+       rebuild drops it.  Removing it at once would sift through other
+       greenlets' blocks, and a kill of many sleepers pays that each. */
+    hub->heap[i].g = NULL;
+    hub->heap_dead++;
+    if (hub->heap_dead == hub->heap_len) {
+        /* No deadline left: the timer must not keep the loop alive
+           (green_run, an embedding application's ev_run). */
+        hub->heap_len = hub->heap_dead = 0;
         ev_timer_stop(hub->loop, &hub->timer);
+    } else if (hub->heap_dead > hub->heap_len / 2 && hub->heap_dead >= 64) {
+        heap_rebuild(hub);
+    }
+    /* Otherwise the timer may fire early for nothing; heap_fire trims
+       and re-arms. */
 }
 
 
@@ -584,8 +620,11 @@ static void heap_fire(struct ev_loop *loop, ev_timer *w, int revents)
     (void)revents;
     struct green__hub *hub = w->data;
     double now = green__now();
-    while (hub->heap_len > 0 && hub->heap[1]->deadline <= now) {
-        struct green *g = hub->heap[1];
+    for (;;) {
+        heap_trim(hub);
+        if (hub->heap_len == 0 || hub->heap[1].deadline > now)
+            break;
+        struct green *g = hub->heap[1].g;
         green__deadline_clear(hub, g);
         if (g->state == GREEN__WAITING) {
             if (g->deadline_src)

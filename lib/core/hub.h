@@ -36,6 +36,14 @@ struct green;
 
 struct green__hub;
 
+/* A deadline in the hub's timer heap; equal deadlines fire in arming
+   order (seq). */
+struct green__heap_ent {
+    double deadline;
+    uint64_t seq;
+    struct green *g;            /* NULL: cleared, dropped lazily */
+};
+
 struct green {
     struct green__ctx ctx;      /* registers while switched out */
     struct green__hub *hub;     /* owning hub: greenlets never migrate */
@@ -63,10 +71,8 @@ struct green {
     struct green__link **links_tail;
     struct green__list timeouts;/* green_timeout_t of this greenlet */
     int timeouts_expired;       /* expired, not yet cancelled timeouts */
-    /* Deadline of the current park (or of start_later), kept in the
-       hub's timer heap so equal deadlines fire in arming order. */
-    double deadline;
-    uint64_t deadline_seq;
+    /* Deadline of the current park (or of start_later): an entry of
+       the hub's timer heap. */
     size_t heap_idx;            /* 0 = not in the heap */
     green_timeout_t *deadline_src; /* timeout that set it, NULL = own */
     struct green__wait *wait;   /* the current wait while WAITING (or
@@ -134,9 +140,10 @@ struct green__hub {
     int segv_ready;             /* this thread's overflow altstack is set */
     int shutdown_pending;       /* green_shutdown from a link callback */
     int exiting;                /* freed by exit() (atexit), not shutdown */
-    /* Timer heap (1-based) of greenlets with a deadline, one ev_timer. */
-    struct green **heap;
-    size_t heap_len, heap_cap;
+    /* Timer heap (1-based) of greenlets with a deadline, one ev_timer;
+       heap_dead of its heap_len entries were cleared (g NULL). */
+    struct green__heap_ent *heap;
+    size_t heap_len, heap_cap, heap_dead;
     uint64_t heap_seq;
     ev_timer timer;
     ev_check check;             /* embedded: run the queue after a poll */
