@@ -16,7 +16,9 @@ CONNS=${HTTP_SYSCALLS_CONNS:-50}
 DUR=${HTTP_SYSCALLS_DURATION:-2}
 TMP=$(mktemp -d)
 STRACE_PID=
+server=
 cleanup() {
+    [ -n "$server" ] && kill "$server" 2>/dev/null
     [ -n "$STRACE_PID" ] && kill "$STRACE_PID" 2>/dev/null
     rm -rf "$TMP"
 }
@@ -40,13 +42,23 @@ count() {
         echo "http_syscalls: $prog did not start (ptrace refused?)" >&2
         exit 1
     fi
-    server=$(pgrep -P "$STRACE_PID" | head -n 1)
+    # The server is strace's child (libtool execs strace); wait for it.
+    server= i=0
+    while [ -z "$server" ] && [ $i -lt 50 ]; do
+        server=$(pgrep -P "$STRACE_PID" | head -n 1)
+        [ -n "$server" ] || sleep 0.1
+        i=$((i + 1))
+    done
+    if [ -z "$server" ]; then
+        echo "http_syscalls: no server process under strace" >&2
+        exit 1
+    fi
     timeout $((DUR + 20)) wrk -t1 -c"$CONNS" -d"${DUR}s" \
         "http://127.0.0.1:$port/" > "$TMP/wrk" 2>&1
     reqs=$(awk '/requests in/ { print $1 }' "$TMP/wrk")
     kill "$server"
     wait "$STRACE_PID" 2>/dev/null
-    STRACE_PID=
+    STRACE_PID= server=
     # strace -c: "% time seconds usecs/call calls [errors] syscall".
     awk -v r="${reqs:-0}" -v n="$name" -v c="$CONNS" '
         $NF == "total" { total = $4 }
