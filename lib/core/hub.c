@@ -310,7 +310,10 @@ void green__after_switch(struct green__hub *hub)
     struct green *z = hub->zombie;
     if (GREEN_UNLIKELY(z != NULL)) {
         hub->zombie = NULL;
-        /* Its context and stack go with its last reference. */
+        /* Its TSan fiber now (TSan allows 8128 at once, and done
+           greenlets may stay referenced); its stack goes with its last
+           reference. */
+        green__ctx_destroy(&z->ctx);
         green__unref(z);
     }
 }
