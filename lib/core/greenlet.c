@@ -50,7 +50,8 @@ static struct green *block_on(const struct green__stack *s)
 /* Fill a new block field by field: it sits on a recycled stack, and a
    memset of the whole block (rep stos) cost more than the rest of
    green_new.  Fields left out are written before they are read:
-   wait_since by a park, run_seq when it becomes runnable.  A new field must be set here. */
+   wait_since by a park, run_seq when it becomes runnable.  A new field
+   must be set here. */
 static void block_init(struct green *g, struct green__hub *hub,
                        const struct green__stack *stack, green_fn fn,
                        void *arg)
@@ -106,7 +107,8 @@ static int stack_take(struct green__hub *hub, size_t size,
    It becomes the hub's spare when released on the hub's own thread (a
    spawn+join+release loop then never touches the cache); the hub may be
    gone only after shutdown, which drained the cache: the stack is then
-   unmapped at once. */
+   unmapped at once (green__stack_put knows its slab lost its pool, even
+   when a new hub took the old one's address and its spare slot). */
 static void stack_give(struct green *g)
 {
     struct green__stack s = g->stack;
