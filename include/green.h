@@ -76,8 +76,9 @@ typedef struct green green_t;
 typedef void *(*green_fn)(void *arg);
 
 /* Creation attributes.  A zero stack_size means the default (256 KiB, or
-   GREEN_STACK_SIZE from the environment); a name is copied (at most 31
-   bytes kept). */
+   GREEN_STACK_SIZE from the environment); the greenlet's control block
+   (about 400 bytes, 1.3 KiB with ucontext) takes the top of it.  A name
+   is copied (at most 31 bytes kept). */
 typedef struct green_attr {
     size_t stack_size;
     const char *name;
@@ -107,7 +108,8 @@ GREEN_EXPORT int green_start(green_t *g);
 GREEN_EXPORT int green_start_later(green_t *g, double seconds);
 
 /* Drop the caller's reference.  A running greenlet keeps running; its
-   memory is freed once it is done and every reference is released. */
+   memory, stack included (its control block lives there), is freed once
+   it is done and every reference is released. */
 GREEN_EXPORT void green_release(green_t *g);
 
 /* Take one more reference; returns g. */
@@ -165,7 +167,9 @@ GREEN_EXPORT green_t *green_current(void);
 /* The name given in green_attr_t, or "greenlet-<id>"; "main", "hub". */
 GREEN_EXPORT const char *green_name(const green_t *g);
 
-/* A process-wide unique id, starting at 1. */
+/* A process-wide unique id, starting at 1.  Ids grow in the order a
+   thread creates its greenlets; they are not consecutive across threads
+   (each thread takes them in blocks). */
 GREEN_EXPORT uint64_t green_id(const green_t *g);
 
 /* Call cb(g, arg) in the hub once g is done (at once, from the hub, if it

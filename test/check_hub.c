@@ -68,6 +68,42 @@ START_TEST(shorter_sleeps_finish_first)
 }
 END_TEST
 
+/* Sleeps 40 * (1 + i % 5) ms (steps far apart: the 300 parks, even
+   under Valgrind, take less) and appends its index i to ring order. */
+static int ring[300], nring;
+static void *sleep_by_index(void *arg)
+{
+    int i = (int)(intptr_t)arg;
+    if (green_sleep(0.04 * (1 + i % 5)) == 0)
+        ring[nring++] = i;
+    return NULL;
+}
+
+START_TEST(killed_sleepers_leave_the_others_in_deadline_order)
+{
+    /* Killing 200 of 300 parked sleepers clears their deadlines lazily
+       and rebuilds the heap (over half cleared): the 100 left still
+       wake, by deadline, equal ones in arming order. */
+    enum { N = 300 };
+    green_t *g[N];
+    nring = 0;
+    for (int i = 0; i < N; i++)
+        g[i] = green_spawn(sleep_by_index, (void *)(intptr_t)i);
+    green_yield();
+    for (int i = 0; i < N; i++)
+        if (i % 3 != 0)
+            ck_assert_int_eq(green_kill(g[i], -1), 0);
+    ck_assert_int_eq(green_joinall(g, N, -1), 0);
+    ck_assert_int_eq(nring, N / 3);
+    for (int k = 1; k < nring; k++) {
+        int a = ring[k - 1], b = ring[k];
+        ck_assert(a % 5 < b % 5 || (a % 5 == b % 5 && a < b));
+    }
+    for (int i = 0; i < N; i++)
+        green_release(g[i]);
+}
+END_TEST
+
 static void *sleep_01(void *arg)
 {
     (void)arg;
@@ -208,6 +244,7 @@ static Suite *hub_suite(void)
     tcase_add_test(tc, sleep_is_never_early_and_not_much_late);
     tcase_add_test(tc, equal_deadlines_fire_in_start_order);
     tcase_add_test(tc, shorter_sleeps_finish_first);
+    tcase_add_test(tc, killed_sleepers_leave_the_others_in_deadline_order);
     tcase_add_test(tc, ten_thousand_sleepers_finish_in_about_one_sleep);
     tcase_add_test(tc, yield_storm_does_not_starve_timers);
     tcase_add_test(tc, timeout_edges);

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +33,92 @@ static void trampoline(void)
     green__finish(g);
 }
 
+/* Where the control block of a greenlet on stack s lives: at the top of
+   the stack itself (as in State Threads), 64-byte aligned, above the
+   greenlet's first frame.  A spawn allocates nothing but the (usually
+   cached) stack, and an idle greenlet's block shares the page its first
+   frames touch anyway.  The price: the stack stays with its block until
+   the last reference goes (green__unref), not only until the greenlet
+   is done. */
+static struct green *block_on(const struct green__stack *s)
+{
+    uintptr_t top =
+        (uintptr_t)green__stack_lo(s) + green__stack_size(s);
+    return (struct green *)((top - sizeof(struct green)) & ~(uintptr_t)63);
+}
+
+/* Fill a new block field by field: it sits on a recycled stack, and a
+   memset of the whole block (rep stos) cost more than the rest of
+   green_new.  Fields left out are written before they are read:
+   wait_since by a park, run_seq when it becomes runnable.  A new field
+   must be set here. */
+static void block_init(struct green *g, struct green__hub *hub,
+                       const struct green__stack *stack, green_fn fn,
+                       void *arg)
+{
+    char *lo = green__stack_lo(stack);
+    g->ctx.tsan_fiber = NULL;
+    green__ctx_make(&g->ctx, lo, (size_t)((char *)g - lo), trampoline);
+    g->hub = hub;
+    green__list_init(&g->node);
+    g->state = GREEN__NEW;
+    g->refs = 1;
+    g->killed = 0;
+    g->cancel_off = 0;
+    g->entered = 0;
+    g->scheduled = 0;
+    g->kind = GREEN__KIND_SPAWNED;
+    g->saved_errno = 0;
+    g->err = 0;
+    g->value = NULL;
+    g->fn = fn;
+    g->arg = arg;
+    g->stack = *stack;
+    g->id = green__next_id(hub);
+    g->name[0] = 0;
+    green__waitq_init(&g->joiners);
+    g->links = NULL;
+    g->links_tail = &g->links;
+    green__list_init(&g->timeouts);
+    g->timeouts_expired = 0;
+    g->heap_idx = 0;
+    g->deadline_src = NULL;
+    g->wait = NULL;
+    g->wait_what = NULL;
+    g->wait_fd = -1;
+    g->locals = NULL;
+    g->nlocals = 0;
+}
+
+/* A stack of size for a new greenlet: the hub's spare if it fits, else
+   one from the stack cache.  0 or -1/ENOMEM. */
+static int stack_take(struct green__hub *hub, size_t size,
+                      struct green__stack *s)
+{
+    if (hub->spare.map && green__stack_size(&hub->spare) == size) {
+        *s = hub->spare;
+        hub->spare.map = NULL;
+        return 0;
+    }
+    return green__stack_get(&hub->stacks, size, s);
+}
+
+/* Hand back the stack of g's block, last (from a copy: g lives on it).
+   It becomes the hub's spare when released on the hub's own thread (a
+   spawn+join+release loop then never touches the cache); the hub may be
+   gone only after shutdown, which drained the cache: the stack is then
+   unmapped at once (green__stack_put knows its slab lost its pool, even
+   when a new hub took the old one's address and its spare slot). */
+static void stack_give(struct green *g)
+{
+    struct green__stack s = g->stack;
+    struct green__hub *hub = green__hub_peek();
+    if (hub == g->hub && !hub->spare.map)
+        hub->spare = s;
+    else
+        green__stack_put(&g->hub->stacks, &s);
+}
+
 green_t *green_new(green_fn fn, void *arg, const green_attr_t *attr)
 {
     if (!fn) {
@@ -52,33 +139,15 @@ green_t *green_new(green_fn fn, void *arg, const green_attr_t *attr)
         green__segv_init();
         hub->segv_ready = 1;
     }
-    struct green *g = calloc(1, sizeof *g);
-    if (!g) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    if (green__stack_get(&hub->stacks, size, &g->stack) != 0) {
-        free(g);
-        errno = ENOMEM;
-        return NULL;
-    }
-    green__ctx_make(&g->ctx, green__stack_lo(&g->stack),
-                    green__stack_size(&g->stack), trampoline);
-    g->hub = hub;
-    g->refs = 1;
-    g->state = GREEN__NEW;
-    g->fn = fn;
-    g->arg = arg;
-    g->id = green__next_id();
-    g->wait_fd = -1;
+    struct green__stack stack;
+    if (stack_take(hub, size, &stack) != 0)
+        return NULL; /* ENOMEM */
+    struct green *g = block_on(&stack);
+    block_init(g, hub, &stack, fn, arg);
     if (attr && attr->name) {
         strncpy(g->name, attr->name, sizeof g->name - 1);
         g->name[sizeof g->name - 1] = 0;
     }
-    green__list_init(&g->node);
-    green__list_init(&g->timeouts);
-    green__waitq_init(&g->joiners);
-    g->links_tail = &g->links;
     green__list_push(&hub->live, &g->all);
     return g;
 }
@@ -183,15 +252,11 @@ void green__unref(struct green *g)
         free(l);
         l = next;
     }
-    if (g->stack.map) {
-        /* Never started: no one runs on it.  Its hub may be gone only at
-           shutdown, which already released every stack. */
-        green__stack_put(&g->hub->stacks, &g->stack);
-        green__list_remove(&g->all);
-    }
+    green__list_remove(&g->all); /* never started: still listed */
     green__ctx_destroy(&g->ctx);
-    green__timeouts_free(g);
-    free(g);
+    if (!green__list_empty(&g->timeouts))
+        green__timeouts_free(g);
+    stack_give(g);
 }
 
 void green_release(green_t *g)
@@ -242,7 +307,6 @@ static void finish_unstarted(struct green__hub *hub, struct green *g)
     green__list_remove(&g->all);
     g->state = GREEN__DONE;
     g->err = ECANCELED;
-    green__stack_put(&hub->stacks, &g->stack);
     if (g->scheduled)
         hub->alive--;
     announce_done(hub, g);

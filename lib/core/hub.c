@@ -30,16 +30,20 @@
 /* Direct greenlet-to-greenlet switches between two polls of the loop. */
 #define GREEN__BATCH 64
 
-static __thread struct green__hub *tls_hub
+__thread struct green__hub *green__tls_hub
     __attribute__((tls_model("initial-exec")));
+#define tls_hub green__tls_hub
 
 static pthread_key_t hub_key;
 static pthread_once_t hub_key_once = PTHREAD_ONCE_INIT;
 static atomic_uint_fast64_t next_id = 1;
 
-uint64_t green__next_id(void)
+uint64_t green__next_id_block(struct green__hub *hub)
 {
-    return atomic_fetch_add_explicit(&next_id, 1, memory_order_relaxed);
+    hub->id_next = atomic_fetch_add_explicit(&next_id, GREEN__ID_BLOCK,
+                                             memory_order_relaxed);
+    hub->id_end = hub->id_next + GREEN__ID_BLOCK;
+    return hub->id_next++;
 }
 
 /******************************************************************************/
@@ -81,7 +85,7 @@ static void init_special(struct green__hub *hub, struct green *g,
     g->state = GREEN__RUNNING;
     g->entered = 1;
     g->scheduled = 1;
-    g->id = green__next_id();
+    g->id = green__next_id(hub);
     g->wait_fd = -1;
     strcpy(g->name, name);
     green__list_init(&g->node);
@@ -181,16 +185,8 @@ static struct green__hub *hub_create(struct ev_loop *loop)
     return hub;
 }
 
-struct green__hub *green__hub_peek(void)
+struct green__hub *green__hub_create(void)
 {
-    return tls_hub;
-}
-
-struct green__hub *green__hub_get(void)
-{
-    struct green__hub *hub = tls_hub;
-    if (GREEN_LIKELY(hub != NULL))
-        return hub;
     return hub_create(NULL);
 }
 
@@ -210,8 +206,9 @@ static void locals_release_in_hub(struct green__hub *hub, struct green *g)
 /* Drop a greenlet that will never run again (shutdown). */
 static void discard_greenlet(struct green__hub *hub, struct green *g)
 {
-    /* Its clauses live on the stack we are about to unmap: their undo
-       takes them off whatever source (event, lock, fd...) points at them. */
+    /* Its clauses live on its stack, which goes with its last reference:
+       their undo takes them off whatever source (event, lock, fd...)
+       points at them. */
     if (g->wait)
         wait_undo(g->wait);
     if (g->locals)
@@ -221,7 +218,6 @@ static void discard_greenlet(struct green__hub *hub, struct green *g)
     green__list_remove(&g->node);
     green__list_remove(&g->all);
     green__deadline_clear(hub, g);
-    green__stack_put(&hub->stacks, &g->stack);
     green__ctx_destroy(&g->ctx);
     g->state = GREEN__DONE;
     if (!g->err)
@@ -237,13 +233,7 @@ static void discard_greenlet(struct green__hub *hub, struct green *g)
 static void hub_free(struct green__hub *hub)
 {
     green__assert(hub == tls_hub);
-    if (hub->zombie) {
-        struct green *z = hub->zombie;
-        hub->zombie = NULL;
-        green__stack_put(&hub->stacks, &z->stack);
-        green__ctx_destroy(&z->ctx);
-        green__unref(z);
-    }
+    green__after_switch(hub); /* the last zombie */
     struct green__list *it;
     while ((it = green__list_pop(&hub->linkq)) != NULL) {
         struct green *g = green__container_of(it, struct green, node);
@@ -276,6 +266,7 @@ static void hub_free(struct green__hub *hub)
     }
     free(hub->heap);
     green__stack_put(&hub->stacks, &hub->hubg.stack);
+    green__stack_put(&hub->stacks, &hub->spare);
     green__stack_cache_drain(&hub->stacks);
     /* Embedded, hubg's context is the thread's own (its TSan fiber too). */
     if (!hub->embedded)
@@ -319,7 +310,9 @@ void green__after_switch(struct green__hub *hub)
     struct green *z = hub->zombie;
     if (GREEN_UNLIKELY(z != NULL)) {
         hub->zombie = NULL;
-        green__stack_put(&hub->stacks, &z->stack);
+        /* Its TSan fiber now (TSan allows 8128 at once, and done
+           greenlets may stay referenced); its stack goes with its last
+           reference. */
         green__ctx_destroy(&z->ctx);
         green__unref(z);
     }
@@ -492,56 +485,89 @@ static void embed_idle(struct ev_loop *loop, ev_idle *w, int revents)
 /******************************************************************************/
 
 /* Ordered by deadline, then by arming order, so equal deadlines fire
-   first-armed-first and runs are reproducible. */
-static int heap_less(const struct green *a, const struct green *b)
+   first-armed-first and runs are reproducible.  The keys live in the
+   entries: a sift compares within the array, never across greenlets'
+   blocks (each on its own stack page: a TLB miss apiece with many). */
+static int heap_less(const struct green__heap_ent *a,
+                     const struct green__heap_ent *b)
 {
     if (a->deadline != b->deadline)
         return a->deadline < b->deadline;
-    return a->deadline_seq < b->deadline_seq;
+    return a->seq < b->seq;
 }
 
-static void heap_place(struct green__hub *hub, size_t i, struct green *g)
+static void heap_place(struct green__hub *hub, size_t i,
+                       struct green__heap_ent e)
 {
-    hub->heap[i] = g;
-    g->heap_idx = i;
+    hub->heap[i] = e;
+    if (e.g)
+        e.g->heap_idx = i;
 }
 
 static void heap_up(struct green__hub *hub, size_t i)
 {
-    struct green *g = hub->heap[i];
-    while (i > 1 && heap_less(g, hub->heap[i / 2])) {
+    struct green__heap_ent e = hub->heap[i];
+    while (i > 1 && heap_less(&e, &hub->heap[i / 2])) {
         heap_place(hub, i, hub->heap[i / 2]);
         i /= 2;
     }
-    heap_place(hub, i, g);
+    heap_place(hub, i, e);
 }
 
 static void heap_down(struct green__hub *hub, size_t i)
 {
-    struct green *g = hub->heap[i];
+    struct green__heap_ent e = hub->heap[i];
     for (;;) {
         size_t c = 2 * i;
         if (c > hub->heap_len)
             break;
-        if (c + 1 <= hub->heap_len && heap_less(hub->heap[c + 1], hub->heap[c]))
+        if (c + 1 <= hub->heap_len &&
+            heap_less(&hub->heap[c + 1], &hub->heap[c]))
             c++;
-        if (!heap_less(hub->heap[c], g))
+        if (!heap_less(&hub->heap[c], &e))
             break;
         heap_place(hub, i, hub->heap[c]);
         i = c;
     }
-    heap_place(hub, i, g);
+    heap_place(hub, i, e);
+}
+
+/* Pop the entries cleared while on top, so heap[1] is a live one (or
+   the heap is empty). */
+static void heap_trim(struct green__hub *hub)
+{
+    while (hub->heap_len > 0 && !hub->heap[1].g) {
+        hub->heap_dead--;
+        hub->heap[1] = hub->heap[hub->heap_len--];
+        if (hub->heap_len > 0)
+            heap_down(hub, 1);
+    }
+}
+
+/* Drop every cleared entry and heapify the rest: O(n), when over half
+   the entries are cleared, so each clear costs O(1) amortized. */
+static void heap_rebuild(struct green__hub *hub)
+{
+    size_t n = 0;
+    for (size_t i = 1; i <= hub->heap_len; i++)
+        if (hub->heap[i].g)
+            heap_place(hub, ++n, hub->heap[i]);
+    hub->heap_len = n;
+    hub->heap_dead = 0;
+    for (size_t i = n / 2; i >= 1; i--)
+        heap_down(hub, i);
 }
 
 static void heap_rearm(struct green__hub *hub)
 {
+    heap_trim(hub);
     if (hub->heap_len == 0) {
         ev_timer_stop(hub->loop, &hub->timer);
         return;
     }
     /* Refresh libev's cached time so the timer is never early. */
     ev_now_update(hub->loop);
-    double after = hub->heap[1]->deadline - green__now();
+    double after = hub->heap[1].deadline - green__now();
     ev_timer_stop(hub->loop, &hub->timer);
     ev_timer_set(&hub->timer, after > 0 ? after : 0, 0);
     ev_timer_start(hub->loop, &hub->timer);
@@ -553,15 +579,14 @@ int green__deadline_set(struct green__hub *hub, struct green *g,
     green__assert(g->heap_idx == 0);
     if (hub->heap_len + 1 >= hub->heap_cap) {
         size_t cap = hub->heap_cap ? hub->heap_cap * 2 : 64;
-        struct green **h = realloc(hub->heap, cap * sizeof *h);
+        struct green__heap_ent *h = realloc(hub->heap, cap * sizeof *h);
         if (!h)
             return ENOMEM;
         hub->heap = h;
         hub->heap_cap = cap;
     }
-    g->deadline = deadline;
-    g->deadline_seq = hub->heap_seq++;
-    hub->heap[++hub->heap_len] = g;
+    hub->heap[++hub->heap_len] = (struct green__heap_ent){
+        .deadline = deadline, .seq = hub->heap_seq++, .g = g};
     heap_up(hub, hub->heap_len);
     if (g->heap_idx == 1)
         heap_rearm(hub);
@@ -574,17 +599,21 @@ void green__deadline_clear(struct green__hub *hub, struct green *g)
     if (i == 0)
         return;
     g->heap_idx = 0;
-    struct green *last = hub->heap[hub->heap_len--];
-    if (i <= hub->heap_len) {
-        heap_place(hub, i, last);
-        heap_up(hub, i);
-        heap_down(hub, last->heap_idx);
-    }
-    /* The timer may now fire early for nothing; heap_fire re-arms.  With
-       no deadline left it must not keep the loop alive (green_run, an
-       embedding application's ev_run). */
-    if (hub->heap_len == 0)
+    /* Lazily: the entry stays, emptied, until it comes to the top or a
+       rebuild drops it.  Removing it at once would sift through other
+       greenlets' blocks, and a kill of many sleepers pays that each. */
+    hub->heap[i].g = NULL;
+    hub->heap_dead++;
+    if (hub->heap_dead == hub->heap_len) {
+        /* No deadline left: the timer must not keep the loop alive
+           (green_run, an embedding application's ev_run). */
+        hub->heap_len = hub->heap_dead = 0;
         ev_timer_stop(hub->loop, &hub->timer);
+    } else if (hub->heap_dead > hub->heap_len / 2 && hub->heap_dead >= 64) {
+        heap_rebuild(hub);
+    }
+    /* Otherwise the timer may fire early for nothing; heap_fire trims
+       and re-arms. */
 }
 
 
@@ -594,8 +623,11 @@ static void heap_fire(struct ev_loop *loop, ev_timer *w, int revents)
     (void)revents;
     struct green__hub *hub = w->data;
     double now = green__now();
-    while (hub->heap_len > 0 && hub->heap[1]->deadline <= now) {
-        struct green *g = hub->heap[1];
+    for (;;) {
+        heap_trim(hub);
+        if (hub->heap_len == 0 || hub->heap[1].deadline > now)
+            break;
+        struct green *g = hub->heap[1].g;
         green__deadline_clear(hub, g);
         if (g->state == GREEN__WAITING) {
             if (g->deadline_src)

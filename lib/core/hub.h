@@ -36,6 +36,14 @@ struct green;
 
 struct green__hub;
 
+/* A deadline in the hub's timer heap; equal deadlines fire in arming
+   order (seq). */
+struct green__heap_ent {
+    double deadline;
+    uint64_t seq;
+    struct green *g;            /* NULL: cleared, dropped lazily */
+};
+
 struct green {
     struct green__ctx ctx;      /* registers while switched out */
     struct green__hub *hub;     /* owning hub: greenlets never migrate */
@@ -54,7 +62,8 @@ struct green {
     void *value;                /* green_value */
     green_fn fn;                /* what to run, and its argument */
     void *arg;
-    struct green__stack stack;  /* NULL map for main and hub */
+    struct green__stack stack;  /* NULL map for main and hub; a spawned
+                                   greenlet's block lives at its top */
     uint64_t id;                /* process-wide unique */
     char name[32];              /* copied attr name, "" = default */
     struct green__waitq joiners;/* green_join waiters */
@@ -62,10 +71,8 @@ struct green {
     struct green__link **links_tail;
     struct green__list timeouts;/* green_timeout_t of this greenlet */
     int timeouts_expired;       /* expired, not yet cancelled timeouts */
-    /* Deadline of the current park (or of start_later), kept in the
-       hub's timer heap so equal deadlines fire in arming order. */
-    double deadline;
-    uint64_t deadline_seq;
+    /* Deadline of the current park (or of start_later): an entry of
+       the hub's timer heap. */
     size_t heap_idx;            /* 0 = not in the heap */
     green_timeout_t *deadline_src; /* timeout that set it, NULL = own */
     struct green__wait *wait;   /* the current wait while WAITING (or
@@ -133,18 +140,23 @@ struct green__hub {
     int segv_ready;             /* this thread's overflow altstack is set */
     int shutdown_pending;       /* green_shutdown from a link callback */
     int exiting;                /* freed by exit() (atexit), not shutdown */
-    /* Timer heap (1-based) of greenlets with a deadline, one ev_timer. */
-    struct green **heap;
-    size_t heap_len, heap_cap;
+    /* Timer heap (1-based) of greenlets with a deadline, one ev_timer;
+       heap_dead of its heap_len entries were cleared (g NULL). */
+    struct green__heap_ent *heap;
+    size_t heap_len, heap_cap, heap_dead;
     uint64_t heap_seq;
     ev_timer timer;
     ev_check check;             /* embedded: run the queue after a poll */
     ev_idle idle;               /* embedded: do not block while runnable */
     struct green__stack_cache stacks;
+    struct green__stack spare;  /* the last released greenlet's stack
+                                   (its block on top): the next green_new
+                                   of that size takes it, not the cache */
     void *mod_state[GREEN__MODULES_MAX + 1]; /* by green__module.slot */
     struct green__module *mod_order[GREEN__MODULES_MAX]; /* attach order */
     int mod_count;
     uint64_t switches;          /* context switches (monitor, bench) */
+    uint64_t id_next, id_end;   /* this hub's block of greenlet ids */
 };
 
 /* m's state in hub, NULL if m is not attached there. */
@@ -166,9 +178,22 @@ void green__module_detach(struct green__hub *hub, struct green__module *m);
 void green__modules_fork(struct green__hub *hub, int phase);
 
 /* The calling thread's hub, created on first use; NULL/ENOMEM if that
-   fails.  green__hub_peek never creates one. */
-struct green__hub *green__hub_get(void);
-struct green__hub *green__hub_peek(void);
+   fails.  green__hub_peek never creates one.  Inline: every call of the
+   API starts with one. */
+extern __thread struct green__hub *green__tls_hub
+    __attribute__((tls_model("initial-exec")));
+struct green__hub *green__hub_create(void);
+static inline struct green__hub *green__hub_peek(void)
+{
+    return green__tls_hub;
+}
+static inline struct green__hub *green__hub_get(void)
+{
+    struct green__hub *hub = green__tls_hub;
+    if (GREEN_LIKELY(hub != NULL))
+        return hub;
+    return green__hub_create();
+}
 
 /* Like green__wait_begin's checks for a call that has work to do before
    it would wait (timeout 0 allowed): 0 if the current greenlet may block
@@ -222,8 +247,17 @@ static inline int green__owner_check(const void *obj,
 void green__after_switch(struct green__hub *hub);
 _Noreturn void green__exit_current(struct green__hub *hub);
 
-/* A process-wide unique greenlet id. */
-uint64_t green__next_id(void);
+/* A process-wide unique greenlet id.  Each hub takes GREEN__ID_BLOCK ids
+   at a time from one atomic counter, so a spawn makes no atomic
+   operation; ids grow within a thread, not across threads. */
+#define GREEN__ID_BLOCK 1024
+uint64_t green__next_id_block(struct green__hub *hub);
+static inline uint64_t green__next_id(struct green__hub *hub)
+{
+    if (GREEN_UNLIKELY(hub->id_next == hub->id_end))
+        return green__next_id_block(hub);
+    return hub->id_next++;
+}
 
 /* 1 if a kill of g fails its waits now (killed, cancellation enabled). */
 static inline int green__cancelled(const struct green *g)

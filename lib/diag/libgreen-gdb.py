@@ -154,10 +154,12 @@ def is_core():
 
 def hubs():
     """[(thread, hub value)] for every thread of the inferior that has a
-    hub: each thread's `tls_hub` (lib/core/hub.c)."""
-    sym = gdb.lookup_static_symbol("tls_hub")
+    hub: each thread's `green__tls_hub` (lib/core/hub.c; hidden, so
+    gdb may list it as static)."""
+    sym = (gdb.lookup_global_symbol("green__tls_hub") or
+           gdb.lookup_static_symbol("green__tls_hub"))
     if sym is None:
-        raise gdb.GdbError("libgreen: no tls_hub symbol (is libgreen "
+        raise gdb.GdbError("libgreen: no green__tls_hub symbol (is libgreen "
                            "loaded, with debug information?)")
     out = []
     cur = gdb.selected_thread()
