@@ -11,7 +11,7 @@
 # upstream sources (from Debian's source packages: apt-get source with a
 # private deb-src list, no change to the system's apt) are cross-built
 # into the temp dir first:
-# then only gcc-aarch64-linux-gnu, qemu-user-static and dpkg-dev are
+# then only gcc-aarch64-linux-gnu and qemu-user-static are
 # needed.  Nothing of them is kept.
 # GREEN_TEST_QEMU=1 makes the suites skip the few tests qemu-user cannot
 # run (see test_qemu() in test/testutil.h); GREEN_TEST_SLACK=5 stretches
