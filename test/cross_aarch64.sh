@@ -95,7 +95,9 @@ if [ "$1" = --deps-from-source ] ||
         export QEMU_LD_PREFIX
     }
 fi
-export PKG_CONFIG_LIBDIR
+# The build machine's pkg-config, on the target's .pc files only.
+PKG_CONFIG=pkg-config
+export PKG_CONFIG PKG_CONFIG_LIBDIR
 mkdir "$out/b"
 cd "$out/b"
 "$src/configure" --host=$host --with-context=asm --enable-werror \
