@@ -9,7 +9,7 @@
    is made on the same stack.  Exit status 0 on success.
 
    Native: make check with --with-context=asm runs it.  Cross, for
-   aarch64 under qemu-aarch64-static: sh test/ctx_cross_aarch64.sh. */
+   aarch64 under qemu-aarch64-static: sh test/cross_aarch64.sh. */
 #include <fenv.h>
 #include <stdint.h>
 #include <stdio.h>

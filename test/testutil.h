@@ -43,6 +43,14 @@ static inline int test_light(void)
     return getenv("GREEN_TEST_LIGHT") != NULL;
 }
 
+/* GREEN_TEST_QEMU (set by test/cross_aarch64.sh): running under
+   qemu-user, which emulates the syscalls itself.  Only the tests that
+   need something qemu-user lacks are skipped, each saying what. */
+static inline int test_qemu(void)
+{
+    return getenv("GREEN_TEST_QEMU") != NULL;
+}
+
 /* RSS bounds mean nothing under ASan (quarantine) or Valgrind. */
 static inline int test_measures_rss(void)
 {
