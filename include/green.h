@@ -1011,7 +1011,10 @@ GREEN_EXPORT green_sigwatch_t *green_signal_handler(int signum, green_fn fn,
    < -1 are EINVAL); options WNOHANG, WUNTRACED, WCONTINUED (WNOHANG never
    waits, so it also works in the hub).  libgreen reaps only the children
    it is asked for, on any hub: a plain waitpid(), system() or pclose()
-   elsewhere keeps working.  For pid > 0 without WUNTRACED/WCONTINUED the
+   elsewhere keeps working.  A child that a green_waitpid(pid > 0) is
+   waiting for goes to that call: a pid -1 call (any thread) leaves it
+   alone, even if it polls first, and meanwhile may report 0 (WNOHANG)
+   or go on waiting although that child has exited.  For pid > 0 without WUNTRACED/WCONTINUED the
    wait is on the child's pidfd (Linux 5.3); otherwise, or without
    pidfds, waitpid(WNOHANG) is polled 1 ms to 50 ms apart.  A hub
    attached to libev's default loop (green_hub_attach) is the exception:

@@ -88,6 +88,25 @@ static pid_t fork_exit_after(double seconds, int code)
     return pid;
 }
 
+/* A child that exits with code once *wfd (the write end of its pipe,
+   returned to the caller) is closed: its exit comes exactly when the
+   test wants it, however slow the machine (Valgrind). */
+static pid_t fork_exit_on_close(int *wfd, int code)
+{
+    int p[2];
+    if (pipe(p) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        char c;
+        close(p[1]);
+        _exit(read(p[0], &c, 1) == 0 ? code : 1);
+    }
+    close(p[0]);
+    *wfd = p[1];
+    return pid;
+}
+
 /******************************************************************************/
 /*  green_waitpid                                                             */
 /******************************************************************************/
@@ -183,6 +202,48 @@ static void *pid_waiter(void *a)
     return NULL;
 }
 
+/* The child a green_waitpid(x) waits for is never taken by a pid -1
+   wait, whoever polls first: here x has exited and its waiter has not
+   run yet (the main greenlet waits for the exit with a plain waitid
+   that blocks the thread and reaps nothing), and a pid -1 WNOHANG poll
+   comes first.  Both the pidfd and the polling forms (WUNTRACED polls). */
+static void claimed_child_is_left_to_its_waiter(int options)
+{
+    /* x exits once its pipe is closed: after its waiter parked. */
+    int xfd;
+    pid_t x = fork_exit_on_close(&xfd, 21);
+    ck_assert_int_gt(x, 0);
+    pid_t y = fork_exit_after(0.2, 22);
+    struct pid_wait wx = {x, options, 0, 0, 0};
+    green_t *gx = green_spawn(pid_waiter, &wx);
+    ck_assert_int_eq(green_yield(), 0); /* gx parked for x */
+    ck_assert_int_eq(wx.rc, 0);
+    close(xfd);
+    siginfo_t si;
+    int rc;
+    while ((rc = waitid(P_PID, (id_t)x, &si, WEXITED | WNOWAIT)) < 0 &&
+           errno == EINTR)
+        ;
+    ck_assert_msg(rc == 0, "waitid: %s", strerror(errno));
+    int status = 0;
+    ck_assert_int_eq(green_waitpid(-1, &status, WNOHANG), 0);
+    ck_assert_int_eq(green_join(gx, 5), 0);
+    ck_assert_int_eq(wx.rc, x);
+    ck_assert_int_eq(WEXITSTATUS(wx.status), 21);
+    ck_assert_int_eq(green_waitpid(-1, &status, 0), y);
+    ck_assert_int_eq(WEXITSTATUS(status), 22);
+    green_release(gx);
+}
+
+START_TEST(pid_minus_one_leaves_a_claimed_child)
+{
+    alarm(20);
+    claimed_child_is_left_to_its_waiter(0);
+    claimed_child_is_left_to_its_waiter(WUNTRACED);
+    alarm(0);
+}
+END_TEST
+
 START_TEST(any_child_and_specific_waiters)
 {
     alarm(20);
@@ -258,7 +319,10 @@ static void *thread_waitpid(void *a)
 START_TEST(waitpid_from_non_main_thread_polls)
 {
     alarm(20);
-    struct pid_wait w = {fork_exit_after(0.05, 4), 0, 0, 0, 0};
+    /* Long enough for the thread's ticker to tick three times, also
+       under Valgrind (test_slack). */
+    struct pid_wait w = {fork_exit_after(0.05 + test_slack() / 10, 4), 0,
+                         0, 0, 0};
     pthread_t th;
     ck_assert_int_eq(pthread_create(&th, NULL, thread_waitpid, &w), 0);
     ck_assert_int_eq(pthread_join(th, NULL), 0);
@@ -289,7 +353,9 @@ START_TEST(waitpid_errors)
     GREEN_ASSERT_ERRNO(green_waitpid(getpid(), &status, 0), ECHILD);
     GREEN_ASSERT_ERRNO(green_waitpid(-1, &status, 0), ECHILD);
     /* Blocking from the hub is EDEADLK; WNOHANG is fine there. */
-    pid_t pid = fork_exit_after(0.05, 0);
+    int wfd;
+    pid_t pid = fork_exit_on_close(&wfd, 0);
+    ck_assert_int_gt(pid, 0);
     green_t *g = green_spawn(test_noop, NULL);
     ck_assert_int_eq(green_link(g, waitpid_in_link, (void *)(intptr_t)pid),
                      0);
@@ -297,6 +363,7 @@ START_TEST(waitpid_errors)
     ck_assert_int_eq(green_sleep(0.01), 0);
     ck_assert_int_eq(link_rc, -1);
     ck_assert_int_eq(link_err, EDEADLK);
+    close(wfd);
     ck_assert_int_eq(green_waitpid(pid, NULL, 0), pid); /* status NULL ok */
     green_release(g);
     alarm(0);
@@ -821,6 +888,7 @@ static Suite *process_suite(void)
     tcase_add_test(tc, wnohang_returns_at_once);
     tcase_add_test(tc, status_of_child_that_exited_unwatched_is_kept);
     tcase_add_test(tc, any_child_and_specific_waiters);
+    tcase_add_test(tc, pid_minus_one_leaves_a_claimed_child);
     tcase_add_test(tc, kill_during_waitpid_then_collect_later);
     tcase_add_test(tc, wuntraced_reports_stop);
     tcase_add_test(tc, waitpid_from_non_main_thread_polls);

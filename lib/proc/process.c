@@ -14,7 +14,11 @@
      hub.  With WUNTRACED/WCONTINUED (stops are not visible on a pidfd)
      or without pidfds, the wait is a poll: waitpid(WNOHANG) 1 ms apart,
      doubling to 50 ms (other greenlets run meanwhile);
-   - pid == -1: any child, by the same poll;
+   - pid == -1: any child, by the same poll, except the children a
+     blocking green_waitpid(pid > 0) is waiting for (they are "claimed"):
+     the poll peeks with waitid(WNOWAIT) and leaves a claimed child to its
+     own waiter, so a specific waiter never loses its child to a pid -1
+     waiter that happened to poll first;
    - the process-group forms (0, < -1) are -1/EINVAL;
    - options: WNOHANG, WUNTRACED, WCONTINUED (anything else EINVAL);
      WNOHANG never waits, so it works from the hub or a callback too;
@@ -30,6 +34,8 @@
    objects).  Only the calling thread survives fork(2): hubs of other
    threads are gone in the child (their memory is not freed there). */
 #include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -53,6 +59,108 @@ static pid_t try_wait(pid_t pid, int *status, int options)
         r = waitpid(pid, status, options | WNOHANG);
     while (r < 0 && errno == EINTR);
     return r;
+}
+
+/* The claimed children, process-wide (waiters may sit on any thread's
+   hub): one entry per blocking green_waitpid(pid > 0) in progress. */
+static pthread_mutex_t claims_mu = PTHREAD_MUTEX_INITIALIZER;
+static pid_t *claims;
+static size_t nclaims, capclaims;
+
+static void claims_fork(struct green__hub *hub, void *state, int phase)
+{
+    (void)hub;
+    (void)state;
+    if (phase == GREEN__FORK_PREPARE) {
+        pthread_mutex_lock(&claims_mu);
+    } else if (phase == GREEN__FORK_PARENT) {
+        pthread_mutex_unlock(&claims_mu);
+    } else {
+        /* The parent's waits are not the child's children. */
+        pthread_mutex_init(&claims_mu, NULL);
+        nclaims = 0;
+    }
+}
+
+static struct green__module claims_module = {.name = "waitpid",
+                                             .fork = claims_fork};
+
+/* 0, or an errno value (ENOMEM, ENOSPC: the module table is full). */
+static int claim(pid_t pid)
+{
+    if (green__module_register(&claims_module) != 0)
+        return ENOSPC;
+    int err = 0;
+    pthread_mutex_lock(&claims_mu);
+    if (nclaims == capclaims) {
+        size_t cap = capclaims ? capclaims * 2 : 8;
+        pid_t *c = realloc(claims, cap * sizeof *c);
+        if (c) {
+            claims = c;
+            capclaims = cap;
+        } else {
+            err = ENOMEM;
+        }
+    }
+    if (!err)
+        claims[nclaims++] = pid;
+    pthread_mutex_unlock(&claims_mu);
+    return err;
+}
+
+static void unclaim(pid_t pid)
+{
+    pthread_mutex_lock(&claims_mu);
+    for (size_t i = 0; i < nclaims; i++) {
+        if (claims[i] == pid) {
+            claims[i] = claims[--nclaims];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&claims_mu);
+}
+
+static int claimed(pid_t pid)
+{
+    int found = 0;
+    pthread_mutex_lock(&claims_mu);
+    for (size_t i = 0; i < nclaims && !found; i++)
+        found = claims[i] == pid;
+    pthread_mutex_unlock(&claims_mu);
+    return found;
+}
+
+/* try_wait(-1): the first child waitid reports that nobody claimed.  A
+   claimed child first in the kernel's list hides the others until its
+   waiter reaps it (soon: its waiter wakes for that exit too). */
+static pid_t try_wait_any(int *status, int options)
+{
+    int flags = WEXITED | WNOHANG | WNOWAIT |
+                (options & WUNTRACED ? WSTOPPED : 0) |
+                (options & WCONTINUED ? WCONTINUED : 0);
+    /* A child reaped elsewhere between the peek and the wait: peek
+       again (a few times; then report nothing, the poll comes back). */
+    for (int tries = 0; tries < 8; tries++) {
+        siginfo_t si = {0};
+        if (waitid(P_ALL, 0, &si, flags) < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        if (si.si_pid == 0 || claimed(si.si_pid))
+            return 0;
+        pid_t r = try_wait(si.si_pid, status, options);
+        if (r != 0 && !(r < 0 && errno == ECHILD))
+            return r;
+    }
+    return 0;
+}
+
+/* try_wait, leaving claimed children to their waiters for pid -1. */
+static pid_t try_wait_for(pid_t pid, int *status, int options)
+{
+    return pid == -1 ? try_wait_any(status, options)
+                     : try_wait(pid, status, options);
 }
 
 int green__pidfd_open(pid_t pid)
@@ -86,20 +194,24 @@ pid_t green_waitpid(pid_t pid, int *status, int options)
         pid < -1)
         return green__fail(EINVAL);
     int stv = 0;
-    pid_t r = try_wait(pid, &stv, options);
+    pid_t r = try_wait_for(pid, &stv, options);
     if (r == 0 && !(options & WNOHANG)) {
         int err = green__can_block(-1);
+        if (!err && pid > 0)
+            err = claim(pid);
         if (err)
             return green__fail(err);
         int pidfd = pidfd_for(pid, options);
         double nap = POLL_FIRST;
         /* The pidfd exists before the second waitpid: an exit between
            the two makes it readable, so it cannot slip past. */
-        while ((r = try_wait(pid, &stv, options)) == 0) {
+        while ((r = try_wait_for(pid, &stv, options)) == 0) {
             err = wait_child(pidfd, &nap);
             if (err)
                 break;
         }
+        if (pid > 0)
+            unclaim(pid);
         if (pidfd >= 0)
             green_close(pidfd);
         if (err)
