@@ -696,15 +696,33 @@ void green__io_set_file_rw(green__file_rw_fn fn)
     atomic_store(&file_rw, fn);
 }
 
+/* The hook if fi (seen) is a regular file's entry, else NULL. */
+static inline green__file_rw_fn file_hook(const struct green__fdinfo *fi)
+{
+    if (GREEN_LIKELY(atomic_load_explicit(&fi->kind, memory_order_relaxed) !=
+                     GREEN__FD_FILE))
+        return NULL;
+    return atomic_load_explicit(&file_rw, memory_order_relaxed);
+}
+
 green__file_rw_fn green__io_file_rw(int fd)
 {
     struct green__fdinfo *fi = green__fd_peek(fd);
-    if (!fi || atomic_load_explicit(&fi->kind, memory_order_relaxed) !=
-                   GREEN__FD_FILE ||
-        atomic_load_explicit(&fi->state, memory_order_acquire) ==
-            GREEN__FD_UNKNOWN)
+    if (!fi || atomic_load_explicit(&fi->state, memory_order_acquire) ==
+                   GREEN__FD_UNKNOWN)
         return NULL;
-    return atomic_load_explicit(&file_rw, memory_order_relaxed);
+    return file_hook(fi);
+}
+
+/* io_begin for the read/write family, from the entry it saw (no second
+   lookup): *rw is the file hook for a regular file, else NULL. */
+static int io_begin_rw(int fd, green__file_rw_fn *rw)
+{
+    struct green__fdinfo *fi;
+    if (!green__hub_get() || green__fd_see(fd, GREEN__FD_ANY, &fi) != 0)
+        return -1;
+    *rw = file_hook(fi);
+    return 0;
 }
 
 /* A read or write of libgreen's own: a regular file goes through the
@@ -712,9 +730,9 @@ green__file_rw_fn green__io_file_rw(int fd)
    loop. */
 static ssize_t io_rw(int fd, int dir, const struct iovec *iov, int cnt)
 {
-    if (io_begin(fd) != 0)
+    green__file_rw_fn rw;
+    if (io_begin_rw(fd, &rw) != 0)
         return -1;
-    green__file_rw_fn rw = green__io_file_rw(fd);
     if (rw)
         return rw(fd, iov, cnt, -1, dir);
     struct green__io_args a = {.iov = iov, .cnt = cnt};
@@ -725,9 +743,9 @@ static ssize_t io_rw(int fd, int dir, const struct iovec *iov, int cnt)
 
 ssize_t green_read(int fd, void *buf, size_t n)
 {
-    if (io_begin(fd) != 0)
+    green__file_rw_fn rw;
+    if (io_begin_rw(fd, &rw) != 0)
         return -1;
-    green__file_rw_fn rw = green__io_file_rw(fd);
     if (rw) {
         struct iovec iov = {buf, n};
         return rw(fd, &iov, 1, -1, GREEN__IO_READ);
@@ -910,11 +928,11 @@ ssize_t green_write(int fd, const void *buf, size_t n)
 
 ssize_t green_write_all(int fd, const void *buf, size_t n)
 {
-    if (io_begin(fd) != 0)
+    green__file_rw_fn rw;
+    if (io_begin_rw(fd, &rw) != 0)
         return -1;
     if (n == 0)
         return 0;
-    green__file_rw_fn rw = green__io_file_rw(fd);
     if (rw) {
         /* A regular file: its writes are not partial but at the end of
            the device, which the next one reports. */
