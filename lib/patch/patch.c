@@ -326,22 +326,69 @@ static struct green__fdinfo *first_sight(int fd)
     return e;
 }
 
-/* The entry of fd if a call on it must behave as blocking on top of
-   O_NONBLOCK (managed, caller left it blocking), else NULL: the call is
-   the plain libc one.  First sight only happens in a greenlet.  After
-   it, no lock and no syscall. */
-static inline struct green__fdinfo *blocking_fd(int fd)
+/* fd's entry once seen (PASS or MANAGED), after first sight if needed;
+   NULL: the plain libc call (not patching, not open, or never seen and
+   the caller not a greenlet: first sight only happens in a greenlet).
+   After it, no lock and no syscall. */
+static inline struct green__fdinfo *seen_fd(int fd)
 {
     if (LIKELY(!is_active()))
         return NULL;
     struct green__fdinfo *e = ops->fd_peek(fd);
     unsigned st = e ? fd_state(e) : GREEN__FD_UNKNOWN;
-    if (LIKELY(st == GREEN__FD_MANAGED))
-        return user_nb(e) ? NULL : e;
-    if (st == GREEN__FD_PASS || !coop())
+    if (LIKELY(st == GREEN__FD_MANAGED || st == GREEN__FD_PASS))
+        return e;
+    if (!coop())
         return NULL;
-    e = first_sight(fd);
-    return e && !user_nb(e) ? e : NULL;
+    (void)first_sight(fd);
+    e = ops->fd_peek(fd);
+    st = e ? fd_state(e) : GREEN__FD_UNKNOWN;
+    return st == GREEN__FD_MANAGED || st == GREEN__FD_PASS ? e : NULL;
+}
+
+/* e (seen) if a call on its fd must behave as blocking on top of
+   O_NONBLOCK (managed, caller left it blocking), else NULL. */
+static inline struct green__fdinfo *blocking(struct green__fdinfo *e)
+{
+    return e && fd_state(e) == GREEN__FD_MANAGED && !user_nb(e) ? e : NULL;
+}
+
+/* The entry of fd if a call on it must behave as blocking on top of
+   O_NONBLOCK, else NULL: the call is the plain libc one. */
+static inline struct green__fdinfo *blocking_fd(int fd)
+{
+    return blocking(seen_fd(fd));
+}
+
+/* Regular files (and block devices) are always "ready": in a greenlet,
+   their reads, writes and syncs go off the hub through libgreen's file
+   hook (io.h), which returns the call's result. */
+typedef ssize_t (*file_fn)(int fd, const struct iovec *iov, int cnt,
+                           off_t off, int dir);
+
+/* blocking_fd for the read/write family, with one lookup: *file is the
+   file hook when fd is a regular file and the caller a greenlet (the
+   result is NULL then), else NULL. */
+static inline struct green__fdinfo *rw_fd(int fd, file_fn *file)
+{
+    struct green__fdinfo *e = seen_fd(fd);
+    *file = NULL;
+    if (UNLIKELY(e && atomic_load_explicit(&e->kind, memory_order_relaxed) ==
+                          GREEN__FD_FILE)) {
+        if (coop())
+            *file = ops->file_rw(fd);
+        return NULL;
+    }
+    return blocking(e);
+}
+
+/* The file hook for fd, or NULL: the plain libc call (not patching, not
+   a greenlet, not a regular file). */
+static inline file_fn file_fd(int fd)
+{
+    file_fn f;
+    (void)rw_fd(fd, &f);
+    return f;
 }
 
 static inline double now(void)
@@ -361,30 +408,6 @@ static ssize_t run(int fd, int dir, ssize_t (*try)(int, void *, size_t),
     struct green__io_op op = {try, arg, total, dir,
                               GREEN__IO_THREAD | (all ? GREEN__IO_ALL : 0)};
     return ops->io_retry(fd, &op);
-}
-
-/* Regular files (and block devices) are always "ready": in a greenlet,
-   their reads, writes and syncs go off the hub through libgreen's file
-   hook (io.h), which returns the call's result.  Returns that function
-   for fd, or NULL: the plain libc call (not patching, not a greenlet,
-   not a regular file).  First sight only happens in a greenlet. */
-typedef ssize_t (*file_fn)(int fd, const struct iovec *iov, int cnt,
-                           off_t off, int dir);
-static inline file_fn file_fd(int fd)
-{
-    if (LIKELY(!is_active()))
-        return NULL;
-    struct green__fdinfo *e = ops->fd_peek(fd);
-    unsigned st = e ? fd_state(e) : GREEN__FD_UNKNOWN;
-    /* A known socket, pipe, tty: no further cost. */
-    if (LIKELY(st != GREEN__FD_UNKNOWN) &&
-        atomic_load_explicit(&e->kind, memory_order_relaxed) != GREEN__FD_FILE)
-        return NULL;
-    if (!coop())
-        return NULL;
-    if (st == GREEN__FD_UNKNOWN)
-        first_sight(fd);
-    return ops->file_rw(fd);
 }
 
 /* One transfer of a regular file through the hook (off -1: the file
@@ -465,10 +488,11 @@ static ssize_t try_read(int fd, void *arg, size_t done)
 
 static ssize_t p_read(int fd, void *buf, size_t n)
 {
-    file_fn f = file_fd(fd);
+    file_fn f;
+    struct green__fdinfo *e = rw_fd(fd, &f);
     if (f)
         return file_io(f, fd, buf, n, -1, GREEN__IO_READ);
-    if (!blocking_fd(fd))
+    if (!e)
         return REAL(read)(fd, buf, n);
     struct green__io_args a = {.buf = buf, .n = n};
     return run(fd, GREEN__IO_READ, try_read, &a, 0, 0);
@@ -495,10 +519,11 @@ static ssize_t try_readv(int fd, void *arg, size_t done)
 
 PATCH_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
-    file_fn f = file_fd(fd);
+    file_fn f;
+    struct green__fdinfo *e = rw_fd(fd, &f);
     if (f)
         return f(fd, iov, cnt, -1, GREEN__IO_READ);
-    if (!blocking_fd(fd))
+    if (!e)
         return REAL(readv)(fd, iov, cnt);
     struct green__io_args a = {.iov = iov, .cnt = cnt};
     return run(fd, GREEN__IO_READ, try_readv, &a, 0, 0);
@@ -662,10 +687,11 @@ static ssize_t try_write(int fd, void *arg, size_t done)
 
 static ssize_t p_write(int fd, const void *buf, size_t n)
 {
-    file_fn f = n ? file_fd(fd) : NULL;
+    file_fn f = NULL;
+    struct green__fdinfo *e = n ? rw_fd(fd, &f) : NULL;
     if (f)
         return file_io(f, fd, buf, n, -1, GREEN__IO_WRITE);
-    if (n == 0 || !blocking_fd(fd))
+    if (!e)
         return REAL(write)(fd, buf, n);
     struct green__io_args a = {.buf = (void *)buf, .n = n};
     return run(fd, GREEN__IO_WRITE, try_write, &a, n, 1);
@@ -730,10 +756,11 @@ static ssize_t vec_write(int fd, const struct msghdr *msg, int flags,
 
 PATCH_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
-    file_fn f = cnt > 0 ? file_fd(fd) : NULL;
+    file_fn f = NULL;
+    struct green__fdinfo *e = cnt > 0 ? rw_fd(fd, &f) : NULL;
     if (f)
         return f(fd, iov, cnt, -1, GREEN__IO_WRITE);
-    if (cnt <= 0 || !blocking_fd(fd))
+    if (!e)
         return REAL(writev)(fd, iov, cnt);
     struct msghdr m;
     memset(&m, 0, sizeof m);
