@@ -686,9 +686,20 @@ static ssize_t backend_do(struct green__hub *hub, const struct file_req *r,
     return tp_do(r, total);
 }
 
+/* r (total bytes for READ/WRITE): block 1 (the hub or a callback,
+   where nothing may park) the plain blocking call, else by this hub's
+   backend, parking. */
+static ssize_t file_run(struct green__hub *hub, const struct file_req *r,
+                        size_t total, int block)
+{
+    if (block)
+        return req_sys(r, r->fd, r->iov, r->cnt);
+    return backend_do(hub, r, total);
+}
+
 /* The rest of a read after `done` bytes came from the page cache. */
 static ssize_t read_rest(struct green__hub *hub, const struct file_req *r,
-                         size_t done, size_t total)
+                         size_t done, size_t total, int block)
 {
     struct iovec small[IOV_SMALL], *iov, *heap;
     struct file_req rest = *r;
@@ -698,7 +709,7 @@ static ssize_t read_rest(struct green__hub *hub, const struct file_req *r,
     rest.iov = iov;
     if (r->off >= 0)
         rest.off = r->off + (off_t)done;
-    ssize_t k = backend_do(hub, &rest, total - done);
+    ssize_t k = file_run(hub, &rest, total - done, block);
     free(heap);
     return k < 0 ? (ssize_t)done : (ssize_t)done + k;
 }
@@ -725,23 +736,13 @@ static ssize_t file_do(const struct file_req *r, size_t total)
         }
     }
     int err = green__can_block(-1);
-    if (err == EDEADLK) {
-        /* The hub or a callback: nothing may park, so block. */
-        if (!done)
-            return req_sys(r, r->fd, r->iov, r->cnt);
-        struct iovec small[IOV_SMALL], *iov, *heap;
-        int cnt = iov_tail(r->iov, r->cnt, done, small, &iov, &heap);
-        struct file_req rest = *r;
-        rest.off = r->off < 0 ? -1 : r->off + (off_t)done;
-        ssize_t k = cnt < 0 ? 0 : req_sys(&rest, r->fd, iov, cnt);
-        free(heap);
-        return k < 0 ? (ssize_t)done : (ssize_t)done + k;
-    }
-    if (err)
+    if (err && err != EDEADLK)
         return done ? (ssize_t)done : green__fail(err);
+    /* EDEADLK: the hub or a callback, where nothing may park: block. */
+    int block = err == EDEADLK;
     if (done)
-        return read_rest(hub, r, done, total);
-    return backend_do(hub, r, total);
+        return read_rest(hub, r, done, total, block);
+    return file_run(hub, r, total, block);
 }
 
 /* The io layer's file hook (io.h). */
