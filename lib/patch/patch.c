@@ -80,6 +80,7 @@
 #include <unistd.h>
 
 #include "green.h"
+#include "core/iov.h"
 #include "io/fd.h"
 #include "io/patchops.h"
 
@@ -420,61 +421,6 @@ static ssize_t file_io(file_fn f, int fd, const void *buf, size_t n,
 }
 
 /******************************************************************************/
-/*  iovec helpers (partial writes, MSG_WAITALL)                               */
-/******************************************************************************/
-
-#define IOV_SMALL 8
-
-/* A private, advanceable copy of a caller's iovec array. */
-struct iovcopy {
-    struct iovec *iov;          /* first unfinished buffer */
-    int cnt;                    /* buffers left from iov on */
-    struct iovec *alloc;        /* malloc'd array, NULL if `small` */
-    struct iovec small[IOV_SMALL];
-};
-
-static int iov_copy(struct iovcopy *c, const struct iovec *iov, int cnt)
-{
-    c->alloc = NULL;
-    c->iov = c->small;
-    if (cnt > IOV_SMALL) {
-        c->iov = c->alloc = malloc((size_t)cnt * sizeof *iov);
-        if (!c->iov)
-            return -1;
-    }
-    memcpy(c->iov, iov, (size_t)cnt * sizeof *iov);
-    c->cnt = cnt;
-    return 0;
-}
-
-static void iov_free(struct iovcopy *c)
-{
-    free(c->alloc);
-}
-
-/* Drop the first k bytes. */
-static void iov_skip(struct iovcopy *c, size_t k)
-{
-    while (c->cnt > 0 && k >= c->iov[0].iov_len) {
-        k -= c->iov[0].iov_len;
-        c->iov++;
-        c->cnt--;
-    }
-    if (c->cnt > 0) {
-        c->iov[0].iov_base = (char *)c->iov[0].iov_base + k;
-        c->iov[0].iov_len -= k;
-    }
-}
-
-static size_t iov_total(const struct iovec *iov, int cnt)
-{
-    size_t t = 0;
-    for (int i = 0; i < cnt; i++)
-        t += iov[i].iov_len;
-    return t;
-}
-
-/******************************************************************************/
 /*  Reads                                                                     */
 /******************************************************************************/
 
@@ -586,7 +532,7 @@ PATCH_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n,
 struct vec {
     struct msghdr *user;        /* the caller's (receives update it) */
     struct msghdr m;            /* what the next syscall gets */
-    struct iovcopy c;           /* the advancing iovec, once needed */
+    struct green__iovcopy c;    /* the advancing iovec, once needed */
     int copied;                 /* c is valid (must be freed) */
     size_t skipped;             /* bytes c has been advanced past */
     int flags;
@@ -600,11 +546,12 @@ static int vec_advance(struct vec *v, size_t done)
     if (done <= v->skipped)
         return 0;
     if (!v->copied) {
-        if (iov_copy(&v->c, v->user->msg_iov, (int)v->user->msg_iovlen))
+        if (green__iov_copy(&v->c, v->user->msg_iov,
+                            (int)v->user->msg_iovlen))
             return -1;
         v->copied = 1;
     }
-    iov_skip(&v->c, done - v->skipped);
+    green__iov_skip(&v->c, done - v->skipped);
     v->skipped = done;
     v->m.msg_iov = v->c.iov;
     v->m.msg_iovlen = (size_t)v->c.cnt;
@@ -657,7 +604,7 @@ PATCH_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
     struct green__fdinfo *e = (flags & MSG_DONTWAIT) ? NULL : blocking_fd(fd);
     if (!e || !msg)
         return REAL(recvmsg)(fd, msg, flags);
-    size_t total = iov_total(msg->msg_iov, (int)msg->msg_iovlen);
+    size_t total = green__iov_total(msg->msg_iov, (int)msg->msg_iovlen);
     if (!(flags & MSG_WAITALL) || !atomic_load(&e->stream) || total == 0) {
         struct green__io_args a = {.buf = msg, .flags = flags};
         return run(fd, GREEN__IO_READ, try_recvmsg_once, &a, 0, 0);
@@ -666,7 +613,7 @@ PATCH_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
     vec_init(&v, msg, flags, 1);
     ssize_t r = run(fd, GREEN__IO_READ, try_recvmsg, &v, total, 1);
     if (v.copied)
-        iov_free(&v.c);
+        green__iov_free(&v.c);
     return r;
 }
 
@@ -744,13 +691,13 @@ static ssize_t try_vec_write(int fd, void *arg, size_t done)
 static ssize_t vec_write(int fd, const struct msghdr *msg, int flags,
                          int is_msg)
 {
-    size_t total = iov_total(msg->msg_iov, (int)msg->msg_iovlen);
+    size_t total = green__iov_total(msg->msg_iov, (int)msg->msg_iovlen);
     struct vec v;
     vec_init(&v, msg, flags, is_msg);
     ssize_t r = run(fd, GREEN__IO_WRITE, try_vec_write, &v, total,
                     total > 0);
     if (v.copied)
-        iov_free(&v.c);
+        green__iov_free(&v.c);
     return r;
 }
 

@@ -62,6 +62,7 @@
 
 #include "config.h"
 #include "core/hub.h"
+#include "core/iov.h"
 #include "core/sys.h"
 #include "io/fd.h"
 #include "io/io.h"
@@ -80,7 +81,6 @@
 #define URING_MAX_INFLIGHT 256  /* SQEs (requests and cancels) whose
                                    completion has not been seen: the CQ
                                    can never overflow */
-#define IOV_SMALL 8
 
 enum file_op { FILE_READ, FILE_WRITE, FILE_FSYNC, FILE_FDATASYNC, FILE_OPEN };
 enum file_backend { BACKEND_THREADPOOL, BACKEND_URING };
@@ -145,14 +145,6 @@ static ssize_t req_sys(const struct file_req *r, int fd,
     }
 }
 
-static size_t iov_total(const struct iovec *iov, int cnt)
-{
-    size_t t = 0;
-    for (int i = 0; i < cnt; i++)
-        t += iov[i].iov_len;
-    return t;
-}
-
 /* Copy between the caller's iovecs, `skip` bytes in, and a flat buffer:
    to_iov 1 scatters buf into them, 0 gathers them into buf. */
 static void iov_copy(const struct iovec *iov, int cnt, size_t skip,
@@ -174,30 +166,6 @@ static void iov_copy(const struct iovec *iov, int cnt, size_t skip,
         n -= k;
         skip = 0;
     }
-}
-
-/* The caller's iovecs without their first `skip` bytes: in small (room
-   for IOV_SMALL) or a malloc'd array (*heap, to free).  Returns the
-   count, or -1/ENOMEM. */
-static int iov_tail(const struct iovec *iov, int cnt, size_t skip,
-                    struct iovec *small, struct iovec **out,
-                    struct iovec **heap)
-{
-    while (cnt > 0 && skip >= iov[0].iov_len) {
-        skip -= iov[0].iov_len;
-        iov++;
-        cnt--;
-    }
-    *heap = NULL;
-    *out = small;
-    if (cnt > IOV_SMALL && !(*out = *heap = malloc((size_t)cnt * sizeof *iov)))
-        return green__fail(ENOMEM);
-    if (cnt > 0) {
-        memcpy(*out, iov, (size_t)cnt * sizeof *iov);
-        (*out)[0].iov_base = (char *)iov[0].iov_base + skip;
-        (*out)[0].iov_len -= skip;
-    }
-    return cnt;
 }
 
 /* After a short read from the page cache that ended at off_after (-1:
@@ -701,16 +669,17 @@ static ssize_t file_run(struct green__hub *hub, const struct file_req *r,
 static ssize_t read_rest(struct green__hub *hub, const struct file_req *r,
                          size_t done, size_t total, int block)
 {
-    struct iovec small[IOV_SMALL], *iov, *heap;
-    struct file_req rest = *r;
-    rest.cnt = iov_tail(r->iov, r->cnt, done, small, &iov, &heap);
-    if (rest.cnt < 0)
+    struct green__iovcopy c;
+    if (green__iov_copy(&c, r->iov, r->cnt) != 0)
         return (ssize_t)done;
-    rest.iov = iov;
+    green__iov_skip(&c, done);
+    struct file_req rest = *r;
+    rest.iov = c.iov;
+    rest.cnt = c.cnt;
     if (r->off >= 0)
         rest.off = r->off + (off_t)done;
     ssize_t k = file_run(hub, &rest, total - done, block);
-    free(heap);
+    green__iov_free(&c);
     return k < 0 ? (ssize_t)done : (ssize_t)done + k;
 }
 
@@ -756,7 +725,7 @@ static ssize_t file_rw(int fd, const struct iovec *iov, int cnt, off_t off,
                                                     : FILE_FDATASYNC);
     if (cnt < 0 || cnt > IOV_MAX || (cnt > 0 && !iov))
         return green__fail(cnt < 0 || cnt > IOV_MAX ? EINVAL : EFAULT);
-    size_t total = iov_total(iov, cnt);
+    size_t total = green__iov_total(iov, cnt);
     if (total > SSIZE_MAX)
         return green__fail(EINVAL);
     struct file_req r = {.op = dir == GREEN__IO_READ ? FILE_READ : FILE_WRITE,
