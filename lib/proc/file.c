@@ -27,8 +27,9 @@
           request may still touch that memory: a kill or timeout
           submits IORING_OP_ASYNC_CANCEL and then waits without
           interruption (GREEN__WAIT_NOCANCEL) for the request's own
-          completion, which comes soon for a regular file; a greenlet that green_shutdown discards waits for it in
-          its clause's undo, blocking the thread.
+          completion, which comes soon for a regular file; a greenlet
+          that green_shutdown discards waits for it in its clause's
+          undo, blocking the thread.
         - the threadpool: one job per chunk of at most FILE_CHUNK bytes,
           on a dup of the fd (a green_close and reuse of the number
           meanwhile cannot redirect it), through a bounce buffer the job
