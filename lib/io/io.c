@@ -696,22 +696,18 @@ void green__io_set_file_rw(green__file_rw_fn fn)
     atomic_store(&file_rw, fn);
 }
 
+green__file_rw_fn green__io_file_hook(void)
+{
+    return atomic_load_explicit(&file_rw, memory_order_relaxed);
+}
+
 /* The hook if fi (seen) is a regular file's entry, else NULL. */
 static inline green__file_rw_fn file_hook(const struct green__fdinfo *fi)
 {
     if (GREEN_LIKELY(atomic_load_explicit(&fi->kind, memory_order_relaxed) !=
                      GREEN__FD_FILE))
         return NULL;
-    return atomic_load_explicit(&file_rw, memory_order_relaxed);
-}
-
-green__file_rw_fn green__io_file_rw(int fd)
-{
-    struct green__fdinfo *fi = green__fd_peek(fd);
-    if (!fi || atomic_load_explicit(&fi->state, memory_order_acquire) ==
-                   GREEN__FD_UNKNOWN)
-        return NULL;
-    return file_hook(fi);
+    return green__io_file_hook();
 }
 
 /* io_begin for the read/write family, from the entry it saw (no second

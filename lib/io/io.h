@@ -95,10 +95,10 @@ typedef ssize_t (*green__file_rw_fn)(int fd, const struct iovec *iov,
                                      int cnt, off_t off, int dir);
 void green__io_set_file_rw(green__file_rw_fn fn);
 
-/* The registered hook, if fd is a regular file (or block device) by the
-   fd table's record and one is registered; else NULL: use the
-   readiness path.  No syscall. */
-green__file_rw_fn green__io_file_rw(int fd);
+/* The registered hook, or NULL (none: use the readiness path).  For a
+   caller that already knows from the fd table that the fd is a
+   GREEN__FD_FILE (libgreen-patch). */
+green__file_rw_fn green__io_file_hook(void);
 
 /* libgreen just created fd, already in O_NONBLOCK: record it
    (green__fd_adopt; is_socket selects send(MSG_NOSIGNAL) for writes).

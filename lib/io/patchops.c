@@ -20,7 +20,7 @@ static const struct green__patch_ops ops = {
     green__io_connect,
     green__numeric_host,
     green__io_signal_probe,
-    green__io_file_rw,
+    green__io_file_hook,
 };
 
 const struct green__patch_ops *green__patch_ops(void)

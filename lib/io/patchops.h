@@ -17,7 +17,7 @@
 
 #include "green.h"
 
-#define GREEN__PATCH_OPS_VERSION 4
+#define GREEN__PATCH_OPS_VERSION 5
 
 struct green__fdinfo;
 struct green__io_op;
@@ -62,9 +62,9 @@ struct green__patch_ops {
     /* Give libgreen the patch library's signal probe (io.h,
        green__io_signal_probe). */
     void (*set_signal_probe)(int (*probe)(int reset));
-    /* green__io_file_rw (io.h): the file hook for a regular file's fd
-       (after first sight), else NULL. */
-    ssize_t (*(*file_rw)(int fd))(int fd, const struct iovec *iov, int cnt,
+    /* green__io_file_hook (io.h): the file hook (for an fd the table
+       records as GREEN__FD_FILE), or NULL. */
+    ssize_t (*(*file_hook)(void))(int fd, const struct iovec *iov, int cnt,
                                    off_t off, int dir);
 };
 

@@ -377,7 +377,7 @@ static inline struct green__fdinfo *rw_fd(int fd, file_fn *file)
     if (UNLIKELY(e && atomic_load_explicit(&e->kind, memory_order_relaxed) ==
                           GREEN__FD_FILE)) {
         if (coop())
-            *file = ops->file_rw(fd);
+            *file = ops->file_hook();
         return NULL;
     }
     return blocking(e);
