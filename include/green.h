@@ -1082,7 +1082,8 @@ GREEN_EXPORT void green_shutdown(void);
    cooperatively.  Its exit is watched like green_waitpid's (a pidfd,
    else polling), on any thread's hub, and only this child is ever
    reaped: a plain waitpid() of the program's other children keeps
-   working.  Do not reap it yourself (waitpid(-1) elsewhere):
+   working.  Do not reap it yourself (waitpid(-1), or green_waitpid(-1)
+   while no green_proc_wait or green_proc_communicate is waiting for it):
    green_proc_wait then fails with ECHILD.  A green_proc_t is not tied
    to a hub; use it from one greenlet at a time (communicate: EBUSY
    otherwise). */

@@ -3,9 +3,13 @@
 
    The child's exit is waited for with green_waitpid (process.c: the
    child's pidfd, else polling), so it works on every hub and reaps
-   only this child.  p also keeps a pidfd of its own from the spawn on:
-   green_proc_kill signals through it (pidfd_send_signal), so a pid that
-   was reaped behind our back and recycled is never signalled.
+   only this child.  It is claimed from green_waitpid(-1) only while
+   a wait for it runs, not for p's lifetime: waitid reports the first
+   child only, so an exited child that p's owner has not waited for yet
+   would hide every later child from pid -1 waiters.  p also keeps a
+   pidfd of its own from the spawn on: green_proc_kill signals through
+   it (pidfd_send_signal), so a pid that was reaped behind our back and
+   recycled is never signalled.
 
    communicate moves data with green_poll over the pipes still open
    (one poll(2) with timeout 0 per round, parking only when none is
