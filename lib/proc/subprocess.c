@@ -165,15 +165,8 @@ static void orphans_fork(struct green__hub *hub, void *state, int phase)
 static struct orphans *orphans_get(struct green__hub *hub)
 {
     struct orphans *os = green__module_state(hub, &orphan_module);
-    if (os)
+    if (os || !(os = green__module_new(hub, &orphan_module, sizeof *os)))
         return os;
-    os = calloc(1, sizeof *os);
-    if (!os)
-        return NULL;
-    if (green__module_attach(hub, &orphan_module, os) != 0) {
-        free(os);
-        return NULL;
-    }
     os->loop = hub->loop;
     ev_timer_init(&os->poll, orphan_timer_cb, ORPHAN_POLL, ORPHAN_POLL);
     os->poll.data = os;
