@@ -1014,13 +1014,15 @@ GREEN_EXPORT green_sigwatch_t *green_signal_handler(int signum, green_fn fn,
    elsewhere keeps working.  A child that a green_waitpid(pid > 0) is
    waiting for goes to that call: a pid -1 call (any thread) leaves it
    alone, even if it polls first, and meanwhile may report 0 (WNOHANG)
-   or go on waiting although that child has exited.  For pid > 0 without WUNTRACED/WCONTINUED the
+   or go on waiting although that child (or one after it) has exited,
+   until its waiter reaps it.  For pid > 0 without WUNTRACED/WCONTINUED the
    wait is on the child's pidfd (Linux 5.3); otherwise, or without
    pidfds, waitpid(WNOHANG) is polled 1 ms to 50 ms apart.  A hub
    attached to libev's default loop (green_hub_attach) is the exception:
    that loop's own SIGCHLD watcher reaps every child, so green_waitpid
    may fail there with ECHILD.
-   Errors: as waitpid (ECHILD), EINVAL, ECANCELED, ETIMEDOUT, EDEADLK. */
+   Errors: as waitpid (ECHILD), EINVAL, ECANCELED, ETIMEDOUT, EDEADLK,
+   ENOMEM (pid > 0 without WNOHANG: no memory to claim the child). */
 GREEN_EXPORT pid_t green_waitpid(pid_t pid, int *status, int options);
 /* fork(2); the child gets a re-initialised hub (ev_loop_fork) and keeps
    every greenlet (gevent's policy): the caller continues, the others run
@@ -1080,7 +1082,8 @@ GREEN_EXPORT void green_shutdown(void);
    cooperatively.  Its exit is watched like green_waitpid's (a pidfd,
    else polling), on any thread's hub, and only this child is ever
    reaped: a plain waitpid() of the program's other children keeps
-   working.  Do not reap it yourself (waitpid(-1) elsewhere):
+   working.  Do not reap it yourself (waitpid(-1), or green_waitpid(-1)
+   while no green_proc_wait or green_proc_communicate is waiting for it):
    green_proc_wait then fails with ECHILD.  A green_proc_t is not tied
    to a hub; use it from one greenlet at a time (communicate: EBUSY
    otherwise). */

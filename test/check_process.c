@@ -319,12 +319,18 @@ static void *thread_waitpid(void *a)
 START_TEST(waitpid_from_non_main_thread_polls)
 {
     alarm(20);
-    /* Long enough for the thread's ticker to tick three times, also
-       under Valgrind (test_slack). */
-    struct pid_wait w = {fork_exit_after(0.05 + test_slack() / 10, 4), 0,
-                         0, 0, 0};
+    /* The child exits once the thread's ticker ticked three times while
+       the thread waits (or after 10 s if it never does), however loaded
+       the machine: a fixed delay was too short under load. */
+    int wfd;
+    struct pid_wait w = {fork_exit_on_close(&wfd, 4), 0, 0, 0, 0};
+    ck_assert_int_gt(w.pid, 0);
     pthread_t th;
     ck_assert_int_eq(pthread_create(&th, NULL, thread_waitpid, &w), 0);
+    for (int i = 0; i < 10000 && __atomic_load_n(&ticks, __ATOMIC_SEQ_CST) < 3;
+         i++)
+        usleep(1000);
+    close(wfd);
     ck_assert_int_eq(pthread_join(th, NULL), 0);
     ck_assert_int_eq(w.rc, w.pid);
     ck_assert(WIFEXITED(w.status));

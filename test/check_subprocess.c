@@ -559,6 +559,32 @@ START_TEST(reaped_by_the_program)
 }
 END_TEST
 
+/* While green_proc_wait waits, its child is claimed: a green_waitpid(-1)
+   leaves it alone even after it exited (here before the waiter ran). */
+START_TEST(pid_minus_one_leaves_a_waited_child)
+{
+    green_proc_t *p = sh("read x; exit 3", GREEN_PROC_PIPE, 0, 0);
+    struct call c = {.p = p};
+    green_t *g = green_spawn(wait_body, &c);
+    ck_assert_int_eq(green_yield(), 0); /* g parked in green_proc_wait */
+    ck_assert_int_eq(green_proc_close_stdin(p), 0);
+    siginfo_t si;
+    int rc;
+    while ((rc = waitid(P_PID, (id_t)green_proc_pid(p), &si,
+                        WEXITED | WNOWAIT)) < 0 &&
+           errno == EINTR)
+        ;
+    ck_assert_int_eq(rc, 0);
+    int st = 0;
+    ck_assert_int_eq(green_waitpid(-1, &st, WNOHANG), 0);
+    ck_assert_int_eq(green_join(g, 5), 0);
+    ck_assert_int_eq(c.rc, 0);
+    ck_assert_int_eq(WEXITSTATUS(green_proc_status(p)), 3);
+    green_release(g);
+    green_proc_free(p);
+}
+END_TEST
+
 static Suite *subprocess_suite(void)
 {
     Suite *s = suite_create("subprocess");
@@ -582,6 +608,7 @@ static Suite *subprocess_suite(void)
     tcase_add_test(tc, stream_with_bufio_and_close_stdin);
     tcase_add_test(tc, child_signal_state_is_reset);
     tcase_add_test(tc, reaped_by_the_program);
+    tcase_add_test(tc, pid_minus_one_leaves_a_waited_child);
     suite_add_tcase(s, tc);
     return s;
 }

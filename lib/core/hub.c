@@ -948,6 +948,21 @@ int green__module_attach(struct green__hub *hub, struct green__module *m,
     return 0;
 }
 
+void *green__module_new(struct green__hub *hub, struct green__module *m,
+                        size_t size)
+{
+    void *state = calloc(1, size);
+    if (!state)
+        return NULL;
+    int err = green__module_attach(hub, m, state);
+    if (err) {
+        free(state);
+        errno = err;
+        return NULL;
+    }
+    return state;
+}
+
 void green__module_detach(struct green__hub *hub, struct green__module *m)
 {
     if (!m->slot || !hub->mod_state[m->slot])

@@ -169,6 +169,12 @@ static inline void *green__module_state(const struct green__hub *hub,
    process has more than GREEN__MODULES_MAX modules. */
 int green__module_attach(struct green__hub *hub, struct green__module *m,
                          void *state);
+/* Create m's state in hub (m not attached there yet): size zeroed bytes,
+   attached.  A module's state "created on first use" is
+   green__module_state, else this and then the module's own set-up.
+   NULL with errno (ENOMEM, ENOSPC). */
+void *green__module_new(struct green__hub *hub, struct green__module *m,
+                        size_t size);
 /* Register m process-wide without per-hub state (a module that only
    has fork hooks).  0 or ENOSPC. */
 int green__module_register(struct green__module *m);

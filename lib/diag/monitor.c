@@ -314,13 +314,7 @@ static struct diag *diag_peek(struct green__hub *hub)
 static struct diag *diag_get(struct green__hub *hub)
 {
     struct diag *d = diag_peek(hub);
-    if (d || !(d = calloc(1, sizeof *d)))
-        return d;
-    if (green__module_attach(hub, &diag_module, d) != 0) {
-        free(d);
-        return NULL;
-    }
-    return d;
+    return d ? d : green__module_new(hub, &diag_module, sizeof *d);
 }
 
 /* This thread's hub and its diagnostics state (created if needed); NULL

@@ -176,13 +176,9 @@ static struct io_state *io_state(struct green__hub *hub)
     struct io_state *st = io_peek(hub);
     if (GREEN_LIKELY(st != NULL))
         return st;
-    st = calloc(1, sizeof *st);
+    st = green__module_new(hub, &io_module, sizeof *st);
     if (!st)
         return NULL;
-    if (green__module_attach(hub, &io_module, st) != 0) {
-        free(st);
-        return NULL;
-    }
     green__list_init(&st->stopq);
     green__list_init(&st->startq);
     ev_prepare_init(&st->prepare, io_prepare);

@@ -614,12 +614,9 @@ static struct file_state *file_state(struct green__hub *hub)
     struct file_state *st = green__module_state(hub, &file_module);
     if (GREEN_LIKELY(st != NULL))
         return st;
-    st = calloc(1, sizeof *st);
-    if (!st || green__module_attach(hub, &file_module, st) != 0) {
-        free(st);
-        errno = ENOMEM;
+    st = green__module_new(hub, &file_module, sizeof *st);
+    if (!st)
         return NULL;
-    }
     st->backend = pick_backend();
     return st;
 }

@@ -188,34 +188,47 @@ static int wait_child(int pidfd, double *nap)
     return err;
 }
 
+/* The blocking part of green_waitpid, once a first try found nothing:
+   the pid, or -1 with errno. */
+static pid_t wait_blocking(pid_t pid, int *stv, int options)
+{
+    int err = green__can_block(-1);
+    if (err)
+        return green__fail(err);
+    int pidfd = pidfd_for(pid, options);
+    double nap = POLL_FIRST;
+    pid_t r;
+    /* The pidfd exists before the second waitpid: an exit between
+       the two makes it readable, so it cannot slip past. */
+    while ((r = try_wait_for(pid, stv, options)) == 0) {
+        err = wait_child(pidfd, &nap);
+        if (err)
+            break;
+    }
+    if (pidfd >= 0)
+        green_close(pidfd);
+    return err ? green__fail(err) : r;
+}
+
 pid_t green_waitpid(pid_t pid, int *status, int options)
 {
     if ((options & ~(WNOHANG | WUNTRACED | WCONTINUED)) || pid == 0 ||
         pid < -1)
         return green__fail(EINVAL);
+    /* Claimed before the first look: a pid -1 waiter on another thread
+       cannot take the child between that look and the wait. */
+    int claiming = pid > 0 && !(options & WNOHANG);
+    int err = claiming ? claim(pid) : 0;
+    if (err)
+        return green__fail(err);
     int stv = 0;
     pid_t r = try_wait_for(pid, &stv, options);
-    if (r == 0 && !(options & WNOHANG)) {
-        int err = green__can_block(-1);
-        if (!err && pid > 0)
-            err = claim(pid);
-        if (err)
-            return green__fail(err);
-        int pidfd = pidfd_for(pid, options);
-        double nap = POLL_FIRST;
-        /* The pidfd exists before the second waitpid: an exit between
-           the two makes it readable, so it cannot slip past. */
-        while ((r = try_wait_for(pid, &stv, options)) == 0) {
-            err = wait_child(pidfd, &nap);
-            if (err)
-                break;
-        }
-        if (pid > 0)
-            unclaim(pid);
-        if (pidfd >= 0)
-            green_close(pidfd);
-        if (err)
-            return green__fail(err);
+    if (r == 0 && !(options & WNOHANG))
+        r = wait_blocking(pid, &stv, options);
+    if (claiming) {
+        err = errno;
+        unclaim(pid);
+        errno = err;
     }
     if (r > 0 && status)
         *status = stv;

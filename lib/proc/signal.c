@@ -183,15 +183,8 @@ static void users_del(struct sigstate *st)
 static struct sigstate *sig_state(struct green__hub *hub)
 {
     struct sigstate *st = green__module_state(hub, &sig_module);
-    if (st)
+    if (st || !(st = green__module_new(hub, &sig_module, sizeof *st)))
         return st;
-    st = calloc(1, sizeof *st);
-    if (!st)
-        return NULL;
-    if (green__module_attach(hub, &sig_module, st) != 0) {
-        free(st);
-        return NULL;
-    }
     st->loop = hub->loop;
     green__list_init(&st->waiters);
     green__list_init(&st->watches);

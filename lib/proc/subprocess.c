@@ -3,9 +3,13 @@
 
    The child's exit is waited for with green_waitpid (process.c: the
    child's pidfd, else polling), so it works on every hub and reaps
-   only this child.  p also keeps a pidfd of its own from the spawn on:
-   green_proc_kill signals through it (pidfd_send_signal), so a pid that
-   was reaped behind our back and recycled is never signalled.
+   only this child.  It is claimed from green_waitpid(-1) only while
+   a wait for it runs, not for p's lifetime: waitid reports the first
+   child only, so an exited child that p's owner has not waited for yet
+   would hide every later child from pid -1 waiters.  p also keeps a
+   pidfd of its own from the spawn on: green_proc_kill signals through
+   it (pidfd_send_signal), so a pid that was reaped behind our back and
+   recycled is never signalled.
 
    communicate moves data with green_poll over the pipes still open
    (one poll(2) with timeout 0 per round, parking only when none is
@@ -161,15 +165,8 @@ static void orphans_fork(struct green__hub *hub, void *state, int phase)
 static struct orphans *orphans_get(struct green__hub *hub)
 {
     struct orphans *os = green__module_state(hub, &orphan_module);
-    if (os)
+    if (os || !(os = green__module_new(hub, &orphan_module, sizeof *os)))
         return os;
-    os = calloc(1, sizeof *os);
-    if (!os)
-        return NULL;
-    if (green__module_attach(hub, &orphan_module, os) != 0) {
-        free(os);
-        return NULL;
-    }
     os->loop = hub->loop;
     ev_timer_init(&os->poll, orphan_timer_cb, ORPHAN_POLL, ORPHAN_POLL);
     os->poll.data = os;

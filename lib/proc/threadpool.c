@@ -316,20 +316,16 @@ static struct tpool *tpool_get(struct green__hub *hub)
     struct tpool *pool = green__module_state(hub, &tpool_module);
     if (GREEN_LIKELY(pool != NULL))
         return pool;
-    pool = calloc(1, sizeof *pool);
+    pool = green__module_new(hub, &tpool_module, sizeof *pool);
     if (!pool)
         return NULL;
-    if (green__module_attach(hub, &tpool_module, pool) != 0) {
-        free(pool);
-        return NULL;
-    }
-    if (pthread_mutex_init(&pool->mu, NULL) != 0) {
-        free(pool);
-        return NULL;
-    }
-    if (pthread_cond_init(&pool->cv, NULL) != 0) {
+    int err = pthread_mutex_init(&pool->mu, NULL);
+    if (!err && (err = pthread_cond_init(&pool->cv, NULL)) != 0)
         pthread_mutex_destroy(&pool->mu);
+    if (err) {
+        green__module_detach(hub, &tpool_module); /* not left dangling */
         free(pool);
+        errno = ENOMEM;
         return NULL;
     }
     pool->hub = hub;
