@@ -4,7 +4,11 @@
    The SSL object talks to the socket through a small BIO of ours whose
    read and write are green_recv/green_send with MSG_DONTWAIT: they never
    wait, so OpenSSL reports SSL_ERROR_WANT_READ/WANT_WRITE, and tls_run
-   waits for the fd with green_wait_read/green_wait_write.  Every wait is
+   waits for the fd with green_wait_read/green_wait_write.  OpenSSL reads
+   ahead (one recv takes in whatever has arrived, up to its buffer), so
+   a recv that comes back short means the socket is drained: the next
+   read waits for the fd first instead of making a recv that would fail
+   with EAGAIN (libev's readiness is what the wait needs).  Every wait is
    therefore an ordinary libgreen wait: kills (ECANCELED), green_timeout
    scopes (ETIMEDOUT), timeout 0 (EAGAIN) and the hub (EDEADLK) work as
    for green_read.  A call's own timeout (handshake, shutdown) is a
@@ -60,6 +64,7 @@ struct green_tls {
     int fd;
     int err;                     /* sticky errno after a fatal failure */
     int io_err;                  /* errno of the BIO's last failed call */
+    int drained;                 /* the last recv came back short */
     char alpn[256];              /* negotiated protocol, NUL-terminated */
     char msg[MSG_LEN];           /* the last failure, for green_tls_error */
 };
@@ -183,9 +188,18 @@ static int bio_read(BIO *b, char *buf, int len)
 {
     green_tls_t *t = BIO_get_data(b);
     BIO_clear_retry_flags(b);
+    if (t->drained) {
+        /* Nothing had arrived after the last recv's bytes: have
+           tls_run wait for the fd before the next recv. */
+        t->drained = 0;
+        BIO_set_retry_read(b);
+        return -1;
+    }
     ssize_t n = green_recv(t->fd, buf, (size_t)len, MSG_DONTWAIT);
-    if (n >= 0)
+    if (n >= 0) {
+        t->drained = n > 0 && n < len;
         return (int)n; /* 0: EOF */
+    }
     if (errno == EAGAIN || errno == EWOULDBLOCK)
         BIO_set_retry_read(b);
     else
@@ -245,6 +259,9 @@ static green_tls_ctx_t *ctx_new(const SSL_METHOD *method, int server)
     ctx->server = server;
     atomic_init(&ctx->refs, 1);
     SSL_CTX_set_min_proto_version(ctx->ssl, TLS1_2_VERSION);
+    /* One recv for what has arrived, not two per record (header, body);
+       and bio_read can tell a drained socket by a short recv. */
+    SSL_CTX_set_read_ahead(ctx->ssl, 1);
     /* green_tls_write returns after partial progress (write(2)-like),
        and a retried write may come from another buffer. */
     SSL_CTX_set_mode(ctx->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE |
