@@ -425,7 +425,13 @@ void green_tls_ctx_free(green_tls_ctx_t *ctx)
 /*  Running an operation                                                      */
 /******************************************************************************/
 
-enum op_kind { OP_HANDSHAKE, OP_READ, OP_WRITE, OP_SHUTDOWN };
+enum op_kind {
+    OP_HANDSHAKE,
+    OP_READ,
+    OP_WRITE,
+    OP_SHUTDOWN,     /* close_notify, then wait for the peer's */
+    OP_CLOSE_NOTIFY, /* close_notify only */
+};
 
 struct tls_op {
     enum op_kind kind;
@@ -461,6 +467,10 @@ static int op_call(green_tls_t *t, struct tls_op *op)
         return SSL_write_ex(t->ssl, op->buf, op->n, &op->done);
     case OP_SHUTDOWN:
         return shutdown_step(t->ssl);
+    case OP_CLOSE_NOTIFY: {
+        int r = SSL_shutdown(t->ssl); /* 0: sent, the peer's not seen */
+        return r >= 0 ? 1 : r;
+    }
     }
     return -1;
 }
@@ -705,9 +715,12 @@ static void tls_conn(int fd, void *arg)
         return;
     s->handler(t, s->arg);
     /* A killed handler may have stopped mid-reply: no close_notify, so
-       the client sees a truncation, not a clean end. */
-    if (!green_killed())
-        green_tls_shutdown(t, 0);
+       the client sees a truncation, not a clean end.  Nor on a broken
+       connection.  Only our close_notify: no read for the peer's. */
+    if (!green_killed() && !t->err) {
+        struct tls_op op = {.kind = OP_CLOSE_NOTIFY};
+        tls_run(t, &op, 0);
+    }
     green_tls_free(t);
 }
 
