@@ -137,6 +137,9 @@ START_TEST(handshake_then_echo)
     ck_assert_int_eq(green_tls_read(p.c, buf, sizeof buf), 6);
     ck_assert_int_eq(memcmp(buf, "world!", 6), 0);
     ck_assert_int_eq(green_tls_read(p.c, buf, 0), 0);
+    /* MSG_DONTWAIT: the blocking socketpair's flags are left alone. */
+    ck_assert(!test_is_nonblock(p.sv[0]));
+    ck_assert(!test_is_nonblock(p.sv[1]));
     pair_close(&p);
 }
 END_TEST
