@@ -312,6 +312,34 @@ static void *slow_reader(void *arg)
     return NULL;
 }
 
+START_TEST(records_read_ahead_are_read_without_waiting)
+{
+    struct pair p;
+    pair_ok(&p, "localhost");
+    for (const char *c = "abc"; *c; c++)
+        ck_assert_int_eq(green_tls_write(p.c, c, 1), 1);
+    /* Three records are waiting: the server's first recv takes them all
+       in (read ahead) and comes back short, so the socket is drained,
+       yet what OpenSSL holds must be read without waiting for the fd. */
+    green_timeout_scope_t s;
+    ck_assert_int_eq(green_timeout_begin(&s, 1), 0);
+    char buf[16];
+    size_t len = 0;
+    while (len < 3) {
+        ssize_t n = green_tls_read(p.s.t, buf + len, sizeof buf - len);
+        ck_assert_msg(n > 0, "%s", strerror(errno));
+        len += (size_t)n;
+    }
+    ck_assert_int_eq(green_timeout_end(&s), 0);
+    ck_assert_int_eq(memcmp(buf, "abc", 3), 0);
+    /* The next read waits for the fd, then reads. */
+    ck_assert_int_eq(green_tls_write(p.c, "d", 1), 1);
+    ck_assert_int_eq(green_tls_read(p.s.t, buf, sizeof buf), 1);
+    ck_assert_int_eq(buf[0], 'd');
+    pair_close(&p);
+}
+END_TEST
+
 START_TEST(write_all_mebibytes_to_a_slow_reader)
 {
     struct pair p;
@@ -766,6 +794,7 @@ static Suite *tls_suite(void)
 
     tc = tcase_create("data");
     tcase_add_checked_fixture(tc, tls_setup, tls_teardown);
+    tcase_add_test(tc, records_read_ahead_are_read_without_waiting);
     tcase_add_test(tc, write_all_mebibytes_to_a_slow_reader);
     tcase_add_test(tc, clean_shutdown_reads_0_abrupt_eof_is_ECONNRESET);
     tcase_add_test(tc, shutdown_times_out_against_a_silent_peer);
