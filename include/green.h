@@ -1337,8 +1337,9 @@ GREEN_EXPORT void green_tls_free(green_tls_t *t);
    fd.  A failed handshake ends the connection without calling handler.
    The result is an ordinary green_server_t: start, serve, stop and free
    it with the green_server_* functions.  ctx must outlive the server
-   (the small record tying them together is freed with ctx).  Errors: as
-   green_server_new, and EINVAL for a NULL or client ctx. */
+   (the small record tying them together, one per handler and arg, is
+   freed with ctx).  Errors: as green_server_new, and EINVAL for a NULL
+   or client ctx. */
 GREEN_EXPORT green_server_t *green_tls_server_new(
     const char *address, green_tls_ctx_t *ctx,
     void (*handler)(green_tls_t *t, void *arg), void *arg);

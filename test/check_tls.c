@@ -681,6 +681,34 @@ static void never_called(green_tls_t *t, void *arg)
     (*(int *)arg)++;
 }
 
+START_TEST(servers_on_one_ctx_keep_their_handler_and_arg)
+{
+    /* The first two share ctx's record for (upper_handler, &served). */
+    int served = 0, other = 0;
+    int *counts[3] = {&served, &served, &other};
+    green_server_t *s[3];
+    struct client c[3];
+    green_t *g[3];
+    for (int i = 0; i < 3; i++) {
+        s[i] = green_tls_server_new("127.0.0.1:0", sctx, upper_handler,
+                                    counts[i]);
+        ck_assert_ptr_nonnull(s[i]);
+        ck_assert_int_eq(green_server_start(s[i]), 0);
+        c[i] = (struct client){green_server_port(s[i]), cctx, i, 0};
+        g[i] = green_spawn(client_main, &c[i]);
+    }
+    ck_assert_int_eq(green_joinall(g, 3, 30), 0);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_msg(c[i].ok, "client %d failed", i);
+        green_release(g[i]);
+        ck_assert_int_eq(green_server_stop(s[i], 1), 0);
+        green_server_free(s[i]);
+    }
+    ck_assert_int_eq(served, 2);
+    ck_assert_int_eq(other, 1);
+}
+END_TEST
+
 START_TEST(server_stop_kills_handshakes_in_progress)
 {
     int called = 0;
@@ -813,6 +841,7 @@ static Suite *tls_suite(void)
     tcase_add_checked_fixture(tc, tls_setup, tls_teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, server_mode_concurrent_clients);
+    tcase_add_test(tc, servers_on_one_ctx_keep_their_handler_and_arg);
     tcase_add_test(tc, server_stop_kills_handshakes_in_progress);
     tcase_add_test(tc, killing_serve_forever_kills_handshakes_in_progress);
     tcase_add_test(tc, server_stop_kills_a_handler_in_read);

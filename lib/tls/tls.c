@@ -41,7 +41,7 @@
 
 /* One green_tls_server_new server: what its connection greenlets run. */
 struct tls_server {
-    struct tls_server *next;     /* in ctx->servers */
+    struct tls_server *next;     /* in ctx->servers (one per pair) */
     green_tls_ctx_t *ctx;
     void (*handler)(green_tls_t *t, void *arg);
     void *arg;
@@ -724,6 +724,29 @@ static void tls_conn(int fd, void *arg)
     green_tls_free(t);
 }
 
+/* ctx's record for handler and arg, made if it has none yet: servers
+   with the same pair share it, so a ctx that outlives many servers keeps
+   one record per pair (all freed with ctx).  NULL/ENOMEM. */
+static struct tls_server *server_record(green_tls_ctx_t *ctx,
+                                        void (*handler)(green_tls_t *t,
+                                                        void *arg),
+                                        void *arg)
+{
+    pthread_mutex_lock(&ctx->lock);
+    struct tls_server *s = ctx->servers;
+    while (s && (s->handler != handler || s->arg != arg))
+        s = s->next;
+    if (!s && (s = malloc(sizeof *s)) != NULL) {
+        *s = (struct tls_server){.next = ctx->servers, .ctx = ctx,
+                                 .handler = handler, .arg = arg};
+        ctx->servers = s;
+    }
+    pthread_mutex_unlock(&ctx->lock);
+    if (!s)
+        fail(NULL, ENOMEM);
+    return s;
+}
+
 green_server_t *green_tls_server_new(const char *address,
                                      green_tls_ctx_t *ctx,
                                      void (*handler)(green_tls_t *t,
@@ -734,22 +757,11 @@ green_server_t *green_tls_server_new(const char *address,
         fail(NULL, EINVAL);
         return NULL;
     }
-    struct tls_server *s = malloc(sizeof *s);
-    if (!s) {
-        fail(NULL, ENOMEM);
+    struct tls_server *s = server_record(ctx, handler, arg);
+    if (!s)
         return NULL;
-    }
-    *s = (struct tls_server){.ctx = ctx, .handler = handler, .arg = arg};
     green_server_t *server = green_server_new(address, tls_conn, s);
-    if (!server) {
-        int err = errno;
-        free(s);
-        fail(NULL, err);
-        return NULL;
-    }
-    pthread_mutex_lock(&ctx->lock);
-    s->next = ctx->servers;
-    ctx->servers = s;
-    pthread_mutex_unlock(&ctx->lock);
+    if (!server)
+        fail(NULL, errno);
     return server;
 }
