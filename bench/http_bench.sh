@@ -27,18 +27,8 @@ if command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ]; then
 fi
 CLK=$(getconf CLK_TCK)
 TMP=$(mktemp -d)
-STRACE_PID=
-cleanup() {
-    [ -n "$SPID" ] && kill "$SPID" 2>/dev/null
-    [ -n "$STRACE_PID" ] && kill "$STRACE_PID" 2>/dev/null
-    rm -rf "$TMP"
-}
-trap cleanup EXIT INT TERM
-
-if ! command -v wrk >/dev/null 2>&1; then
-    echo "http_bench: wrk not installed, skipped" >&2
-    exit 0
-fi
+trap wrk_cleanup EXIT INT TERM
+need_tools http_bench wrk || exit 0
 
 # run PROGRAM CONNS: one measured run; sets RPS P50 P99 CPU PER_CPU.
 run() {
@@ -88,25 +78,13 @@ for conns in 50 1000; do
 done
 
 # epoll_ctl per request: http_hello under strace -c -f for a short run.
-if command -v strace >/dev/null 2>&1; then
-    strace -f -c -e trace=epoll_ctl -o "$TMP/strace" \
-        "$B/demo/http_hello" 0 > "$TMP/out" 2>&1 &
-    STRACE_PID=$!
-    if port=$(wait_port "$TMP/out"); then
-        server=$(cat "/proc/$STRACE_PID/task/$STRACE_PID/children" 2>/dev/null |
-                 awk '{ print $1 }')
-        [ -n "$server" ] || server=$(pgrep -P "$STRACE_PID" | head -n 1)
-        timeout 20 wrk -t1 -c50 -d2s "http://127.0.0.1:$port/" > "$TMP/wrk" 2>&1
-        reqs=$(awk '/requests in/ { print $1 }' "$TMP/wrk")
-        kill "$server"
-        wait "$STRACE_PID" 2>/dev/null
-        STRACE_PID=
-        calls=$(awk '$NF == "epoll_ctl" { print $4 }' "$TMP/strace")
-        echo "http_green_epoll_ctl_calls ${calls:-0} calls"
-        echo "http_green_epoll_ctl_per_request $(awk -v c="${calls:-0}" \
-            -v r="$reqs" 'BEGIN { printf "%.4f", (r > 0 ? c / r : 0) }') calls/req"
-    else
-        echo "http_bench: strace run did not start (ptrace refused?)" >&2
-    fi
+DUR=2
+if need_tools http_bench strace &&
+   wrk_strace http_bench "-e trace=epoll_ctl" "-t1 -c50" \
+       "$B/demo/http_hello" 0; then
+    calls=$(awk '$NF == "epoll_ctl" { print $4 }' "$TMP/strace")
+    echo "http_green_epoll_ctl_calls ${calls:-0} calls"
+    echo "http_green_epoll_ctl_per_request $(awk -v c="${calls:-0}" \
+        -v r="${REQS:-0}" 'BEGIN { printf "%.4f", (r > 0 ? c / r : 0) }') calls/req"
 fi
 exit 0

@@ -16,11 +16,8 @@ if command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ]; then
 fi
 CLK=$(getconf CLK_TCK)
 TMP=$(mktemp -d)
-trap '[ -n "$SPID" ] && kill "$SPID" 2>/dev/null; rm -rf "$TMP"' EXIT INT TERM
-if ! command -v wrk >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1; then
-    echo "https_bench: wrk or openssl not installed, skipped" >&2
-    exit 0
-fi
+trap wrk_cleanup EXIT INT TERM
+need_tools https_bench wrk openssl || exit 0
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
     -keyout "$TMP/key.pem" -out "$TMP/cert.pem" -days 2 \
     -subj "/CN=localhost" 2>/dev/null

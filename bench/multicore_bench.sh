@@ -17,16 +17,8 @@ B=${top_builddir:-.}
 DUR=${MULTICORE_BENCH_DURATION:-5}
 CLK=$(getconf CLK_TCK)
 TMP=$(mktemp -d)
-cleanup() {
-    [ -n "$SPID" ] && kill "$SPID" 2>/dev/null
-    rm -rf "$TMP"
-}
-trap cleanup EXIT INT TERM
-
-if ! command -v wrk >/dev/null 2>&1; then
-    echo "multicore_bench: wrk not installed, skipped" >&2
-    exit 0
-fi
+trap wrk_cleanup EXIT INT TERM
+need_tools multicore_bench wrk || exit 0
 
 for threads in 1 2; do
     wrk_measure multicore_bench "-t2 -c100" "$B/demo/multicore_http" 0 "$threads"

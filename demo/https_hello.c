@@ -21,8 +21,9 @@ static ssize_t tls_write_all(void *conn, const void *buf, size_t n)
 static void https(green_tls_t *t, void *arg)
 {
     (void)arg;
-    /* No wait_read: OpenSSL may hold decrypted bytes the fd does not
-       show, so every read goes through green_tls_read. */
+    /* No wait_read: OpenSSL may hold bytes the fd does not show, so
+       every read goes through green_tls_read (which itself waits
+       first once a read found the socket drained). */
     static const struct http_io io = {tls_read, tls_write_all, NULL};
     http_serve(&io, t);
 }

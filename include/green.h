@@ -1204,18 +1204,19 @@ GREEN_EXPORT void green_proc_free(green_proc_t *p);
    (pkg-config libgreen-tls); it is built when configure finds OpenSSL.
    TLS client and server connections over a connected stream socket,
    without patching: the fd is read and written with green_recv and
-   green_send (so it is put in O_NONBLOCK), and whenever OpenSSL must
-   wait for it the call waits as green_read does, with the blocking
-   errors above (ECANCELED when killed, ETIMEDOUT from an enclosing
-   green_timeout, EDEADLK in the hub or a callback, EBADF when the fd is
-   closed).  Failures also leave a message for green_tls_error.  A TLS
-   failure is EPROTO (a certificate that does not verify, a host name
-   that does not match it, no common ALPN protocol or TLS version, a
-   peer's alert, garbage on the wire); the peer closing the connection
-   without a TLS close_notify is ECONNRESET (a truncation, unlike a clean
-   close, which a read reports as 0).  After such a failure every later
-   call on the connection fails with the same errno.  green.h exposes no
-   OpenSSL type: contexts and connections are opaque. */
+   green_send with MSG_DONTWAIT (its O_NONBLOCK flag is left as it is),
+   and whenever OpenSSL must wait for it the call waits as green_read
+   does, with the blocking errors above (ECANCELED when killed,
+   ETIMEDOUT from an enclosing green_timeout, EDEADLK in the hub or a
+   callback, EBADF when the fd is closed).  Failures also leave a
+   message for green_tls_error.  A TLS failure is EPROTO (a certificate
+   that does not verify, a host name that does not match it, no common
+   ALPN protocol or TLS version, a peer's alert, garbage on the wire);
+   the peer closing the connection without a TLS close_notify is
+   ECONNRESET (a truncation, unlike a clean close, which a read reports
+   as 0).  After such a failure every later call on the connection fails
+   with the same errno.  green.h exposes no OpenSSL type: contexts and
+   connections are opaque. */
 typedef struct green_tls_ctx green_tls_ctx_t;
 typedef struct green_tls green_tls_t;
 
@@ -1306,10 +1307,12 @@ GREEN_EXPORT ssize_t green_tls_write_all(green_tls_t *t, const void *buf,
 /* Close the TLS session: send close_notify, then read (and discard
    application data) until the peer's close_notify arrives, within
    timeout (< 0: none).  Timeout 0 sends close_notify and returns
-   without waiting: 0 if the peer's had already arrived, else
-   -1/EAGAIN.  The fd stays open.  Returns 0 or -1 with errno:
-   ECONNRESET (the peer closed the connection without close_notify),
-   EPIPE, EPROTO, EINVAL (NULL, NaN), ETIMEDOUT, ECANCELED, EDEADLK. */
+   without waiting: 0 if the peer's had already arrived, else -1/EAGAIN.
+   The fd stays open, but the connection reads ahead: bytes the peer
+   sent after its close_notify may have been taken from it already.
+   Returns 0 or -1 with errno: ECONNRESET (the peer closed the
+   connection without close_notify), EPIPE, EPROTO, EINVAL (NULL, NaN),
+   ETIMEDOUT, ECANCELED, EDEADLK. */
 GREEN_EXPORT int green_tls_shutdown(green_tls_t *t, double timeout);
 /* The ALPN protocol the handshake agreed on, or NULL (none, NULL t).
    Valid until green_tls_free. */
@@ -1337,8 +1340,9 @@ GREEN_EXPORT void green_tls_free(green_tls_t *t);
    fd.  A failed handshake ends the connection without calling handler.
    The result is an ordinary green_server_t: start, serve, stop and free
    it with the green_server_* functions.  ctx must outlive the server
-   (the small record tying them together is freed with ctx).  Errors: as
-   green_server_new, and EINVAL for a NULL or client ctx. */
+   (the small record tying them together, one per handler and arg, is
+   freed with ctx).  Errors: as green_server_new, and EINVAL for a NULL
+   or client ctx. */
 GREEN_EXPORT green_server_t *green_tls_server_new(
     const char *address, green_tls_ctx_t *ctx,
     void (*handler)(green_tls_t *t, void *arg), void *arg);

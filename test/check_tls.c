@@ -137,6 +137,9 @@ START_TEST(handshake_then_echo)
     ck_assert_int_eq(green_tls_read(p.c, buf, sizeof buf), 6);
     ck_assert_int_eq(memcmp(buf, "world!", 6), 0);
     ck_assert_int_eq(green_tls_read(p.c, buf, 0), 0);
+    /* MSG_DONTWAIT: the blocking socketpair's flags are left alone. */
+    ck_assert(!test_is_nonblock(p.sv[0]));
+    ck_assert(!test_is_nonblock(p.sv[1]));
     pair_close(&p);
 }
 END_TEST
@@ -308,6 +311,34 @@ static void *slow_reader(void *arg)
     }
     return NULL;
 }
+
+START_TEST(records_read_ahead_are_read_without_waiting)
+{
+    struct pair p;
+    pair_ok(&p, "localhost");
+    for (const char *c = "abc"; *c; c++)
+        ck_assert_int_eq(green_tls_write(p.c, c, 1), 1);
+    /* Three records are waiting: the server's first recv takes them all
+       in (read ahead) and comes back short, so the socket is drained,
+       yet what OpenSSL holds must be read without waiting for the fd. */
+    green_timeout_scope_t s;
+    ck_assert_int_eq(green_timeout_begin(&s, 1), 0);
+    char buf[16];
+    size_t len = 0;
+    while (len < 3) {
+        ssize_t n = green_tls_read(p.s.t, buf + len, sizeof buf - len);
+        ck_assert_msg(n > 0, "%s", strerror(errno));
+        len += (size_t)n;
+    }
+    ck_assert_int_eq(green_timeout_end(&s), 0);
+    ck_assert_int_eq(memcmp(buf, "abc", 3), 0);
+    /* The next read waits for the fd, then reads. */
+    ck_assert_int_eq(green_tls_write(p.c, "d", 1), 1);
+    ck_assert_int_eq(green_tls_read(p.s.t, buf, sizeof buf), 1);
+    ck_assert_int_eq(buf[0], 'd');
+    pair_close(&p);
+}
+END_TEST
 
 START_TEST(write_all_mebibytes_to_a_slow_reader)
 {
@@ -650,6 +681,34 @@ static void never_called(green_tls_t *t, void *arg)
     (*(int *)arg)++;
 }
 
+START_TEST(servers_on_one_ctx_keep_their_handler_and_arg)
+{
+    /* The first two share ctx's record for (upper_handler, &served). */
+    int served = 0, other = 0;
+    int *counts[3] = {&served, &served, &other};
+    green_server_t *s[3];
+    struct client c[3];
+    green_t *g[3];
+    for (int i = 0; i < 3; i++) {
+        s[i] = green_tls_server_new("127.0.0.1:0", sctx, upper_handler,
+                                    counts[i]);
+        ck_assert_ptr_nonnull(s[i]);
+        ck_assert_int_eq(green_server_start(s[i]), 0);
+        c[i] = (struct client){green_server_port(s[i]), cctx, i, 0};
+        g[i] = green_spawn(client_main, &c[i]);
+    }
+    ck_assert_int_eq(green_joinall(g, 3, 30), 0);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_msg(c[i].ok, "client %d failed", i);
+        green_release(g[i]);
+        ck_assert_int_eq(green_server_stop(s[i], 1), 0);
+        green_server_free(s[i]);
+    }
+    ck_assert_int_eq(served, 2);
+    ck_assert_int_eq(other, 1);
+}
+END_TEST
+
 START_TEST(server_stop_kills_handshakes_in_progress)
 {
     int called = 0;
@@ -763,6 +822,7 @@ static Suite *tls_suite(void)
 
     tc = tcase_create("data");
     tcase_add_checked_fixture(tc, tls_setup, tls_teardown);
+    tcase_add_test(tc, records_read_ahead_are_read_without_waiting);
     tcase_add_test(tc, write_all_mebibytes_to_a_slow_reader);
     tcase_add_test(tc, clean_shutdown_reads_0_abrupt_eof_is_ECONNRESET);
     tcase_add_test(tc, shutdown_times_out_against_a_silent_peer);
@@ -781,6 +841,7 @@ static Suite *tls_suite(void)
     tcase_add_checked_fixture(tc, tls_setup, tls_teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, server_mode_concurrent_clients);
+    tcase_add_test(tc, servers_on_one_ctx_keep_their_handler_and_arg);
     tcase_add_test(tc, server_stop_kills_handshakes_in_progress);
     tcase_add_test(tc, killing_serve_forever_kills_handshakes_in_progress);
     tcase_add_test(tc, server_stop_kills_a_handler_in_read);

@@ -4,7 +4,11 @@
    The SSL object talks to the socket through a small BIO of ours whose
    read and write are green_recv/green_send with MSG_DONTWAIT: they never
    wait, so OpenSSL reports SSL_ERROR_WANT_READ/WANT_WRITE, and tls_run
-   waits for the fd with green_wait_read/green_wait_write.  Every wait is
+   waits for the fd with green_wait_read/green_wait_write.  OpenSSL reads
+   ahead (one recv takes in whatever has arrived, up to its buffer), so
+   a recv that comes back short means the socket is drained: the next
+   read waits for the fd first instead of making a recv that would fail
+   with EAGAIN (libev's readiness is what the wait needs).  Every wait is
    therefore an ordinary libgreen wait: kills (ECANCELED), green_timeout
    scopes (ETIMEDOUT), timeout 0 (EAGAIN) and the hub (EDEADLK) work as
    for green_read.  A call's own timeout (handshake, shutdown) is a
@@ -37,7 +41,7 @@
 
 /* One green_tls_server_new server: what its connection greenlets run. */
 struct tls_server {
-    struct tls_server *next;     /* in ctx->servers */
+    struct tls_server *next;     /* in ctx->servers (one per pair) */
     green_tls_ctx_t *ctx;
     void (*handler)(green_tls_t *t, void *arg);
     void *arg;
@@ -60,6 +64,7 @@ struct green_tls {
     int fd;
     int err;                     /* sticky errno after a fatal failure */
     int io_err;                  /* errno of the BIO's last failed call */
+    int drained;                 /* the last recv came back short */
     char alpn[256];              /* negotiated protocol, NUL-terminated */
     char msg[MSG_LEN];           /* the last failure, for green_tls_error */
 };
@@ -183,9 +188,18 @@ static int bio_read(BIO *b, char *buf, int len)
 {
     green_tls_t *t = BIO_get_data(b);
     BIO_clear_retry_flags(b);
+    if (t->drained) {
+        /* Nothing had arrived after the last recv's bytes: have
+           tls_run wait for the fd before the next recv. */
+        t->drained = 0;
+        BIO_set_retry_read(b);
+        return -1;
+    }
     ssize_t n = green_recv(t->fd, buf, (size_t)len, MSG_DONTWAIT);
-    if (n >= 0)
+    if (n >= 0) {
+        t->drained = n > 0 && n < len;
         return (int)n; /* 0: EOF */
+    }
     if (errno == EAGAIN || errno == EWOULDBLOCK)
         BIO_set_retry_read(b);
     else
@@ -245,6 +259,9 @@ static green_tls_ctx_t *ctx_new(const SSL_METHOD *method, int server)
     ctx->server = server;
     atomic_init(&ctx->refs, 1);
     SSL_CTX_set_min_proto_version(ctx->ssl, TLS1_2_VERSION);
+    /* One recv for what has arrived, not two per record (header, body);
+       and bio_read can tell a drained socket by a short recv. */
+    SSL_CTX_set_read_ahead(ctx->ssl, 1);
     /* green_tls_write returns after partial progress (write(2)-like),
        and a retried write may come from another buffer. */
     SSL_CTX_set_mode(ctx->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE |
@@ -408,7 +425,13 @@ void green_tls_ctx_free(green_tls_ctx_t *ctx)
 /*  Running an operation                                                      */
 /******************************************************************************/
 
-enum op_kind { OP_HANDSHAKE, OP_READ, OP_WRITE, OP_SHUTDOWN };
+enum op_kind {
+    OP_HANDSHAKE,
+    OP_READ,
+    OP_WRITE,
+    OP_SHUTDOWN,     /* close_notify, then wait for the peer's */
+    OP_CLOSE_NOTIFY, /* close_notify only */
+};
 
 struct tls_op {
     enum op_kind kind;
@@ -444,6 +467,10 @@ static int op_call(green_tls_t *t, struct tls_op *op)
         return SSL_write_ex(t->ssl, op->buf, op->n, &op->done);
     case OP_SHUTDOWN:
         return shutdown_step(t->ssl);
+    case OP_CLOSE_NOTIFY: {
+        int r = SSL_shutdown(t->ssl); /* 0: sent, the peer's not seen */
+        return r >= 0 ? 1 : r;
+    }
     }
     return -1;
 }
@@ -688,10 +715,36 @@ static void tls_conn(int fd, void *arg)
         return;
     s->handler(t, s->arg);
     /* A killed handler may have stopped mid-reply: no close_notify, so
-       the client sees a truncation, not a clean end. */
-    if (!green_killed())
-        green_tls_shutdown(t, 0);
+       the client sees a truncation, not a clean end.  Nor on a broken
+       connection.  Only our close_notify: no read for the peer's. */
+    if (!green_killed() && !t->err) {
+        struct tls_op op = {.kind = OP_CLOSE_NOTIFY};
+        tls_run(t, &op, 0);
+    }
     green_tls_free(t);
+}
+
+/* ctx's record for handler and arg, made if it has none yet: servers
+   with the same pair share it, so a ctx that outlives many servers keeps
+   one record per pair (all freed with ctx).  NULL/ENOMEM. */
+static struct tls_server *server_record(green_tls_ctx_t *ctx,
+                                        void (*handler)(green_tls_t *t,
+                                                        void *arg),
+                                        void *arg)
+{
+    pthread_mutex_lock(&ctx->lock);
+    struct tls_server *s = ctx->servers;
+    while (s && (s->handler != handler || s->arg != arg))
+        s = s->next;
+    if (!s && (s = malloc(sizeof *s)) != NULL) {
+        *s = (struct tls_server){.next = ctx->servers, .ctx = ctx,
+                                 .handler = handler, .arg = arg};
+        ctx->servers = s;
+    }
+    pthread_mutex_unlock(&ctx->lock);
+    if (!s)
+        fail(NULL, ENOMEM);
+    return s;
 }
 
 green_server_t *green_tls_server_new(const char *address,
@@ -704,22 +757,11 @@ green_server_t *green_tls_server_new(const char *address,
         fail(NULL, EINVAL);
         return NULL;
     }
-    struct tls_server *s = malloc(sizeof *s);
-    if (!s) {
-        fail(NULL, ENOMEM);
+    struct tls_server *s = server_record(ctx, handler, arg);
+    if (!s)
         return NULL;
-    }
-    *s = (struct tls_server){.ctx = ctx, .handler = handler, .arg = arg};
     green_server_t *server = green_server_new(address, tls_conn, s);
-    if (!server) {
-        int err = errno;
-        free(s);
-        fail(NULL, err);
-        return NULL;
-    }
-    pthread_mutex_lock(&ctx->lock);
-    s->next = ctx->servers;
-    ctx->servers = s;
-    pthread_mutex_unlock(&ctx->lock);
+    if (!server)
+        fail(NULL, errno);
     return server;
 }
