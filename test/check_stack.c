@@ -335,6 +335,46 @@ START_TEST(idle_greenlets_cost_little_resident_memory)
 }
 END_TEST
 
+static void *return_arg(void *arg)
+{
+    return arg;
+}
+
+START_TEST(a_referenced_greenlet_outlives_shutdown)
+{
+    /* The control block lives at the top of the greenlet's stack, which
+       goes with the last reference: a greenlet still referenced at
+       green_shutdown (done, or discarded before it ran) stays readable.
+       Released later under the thread's next hub (calloc may put it at
+       the old one's address, which then takes the stack as its spare),
+       the stack is given back all the same, and reused safely. */
+    green_t *done = green_spawn(return_arg, &done);
+    ck_assert_int_eq(green_join(done, -1), 0);
+    green_t *never = green_new(return_arg, NULL, NULL);
+    ck_assert_int_eq(green_start(never), 0);
+    uint64_t id = green_id(done);
+    green_shutdown();
+    ck_assert(green_done(done));
+    ck_assert_ptr_eq(green_value(done), &done);
+    ck_assert_int_eq(green_error(done), 0);
+    ck_assert_uint_eq(green_id(done), id);
+    ck_assert(green_done(never));
+    ck_assert_int_eq(green_error(never), ECANCELED);
+
+    green_t *g = green_spawn(return_arg, NULL); /* the next hub */
+    ck_assert_int_eq(green_join(g, -1), 0);
+    ck_assert_uint_gt(green_id(g), id);
+    green_release(done);
+    green_release(never);
+    green_t *h = green_spawn(return_arg, &h);
+    ck_assert_int_eq(green_join(h, -1), 0);
+    ck_assert_ptr_eq(green_value(h), &h);
+    green_release(g);
+    green_release(h);
+    green_shutdown();
+}
+END_TEST
+
 START_TEST(mprotect_guards_hit_the_map_limit_with_enomem)
 {
     /* STK-9 with the mprotect fallback forced: at vm.max_map_count
@@ -563,6 +603,7 @@ static Suite *stack_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, many_stacks_need_few_mappings);
     tcase_add_test(tc, a_freed_batch_is_unmapped);
+    tcase_add_test(tc, a_referenced_greenlet_outlives_shutdown);
     suite_add_tcase(s, tc);
 
     /* Deliberate faults: Valgrind reports them itself (make
