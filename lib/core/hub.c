@@ -375,7 +375,8 @@ _Noreturn void green__exit_current(struct green__hub *hub)
         next = runq_next(hub);
     if (!next)
         next = &hub->hubg;
-    /* Our stack is released by whoever runs next (after_switch). */
+    /* Whoever runs next drops the scheduler's reference (after_switch):
+       we are off our stack then; it goes with the last reference. */
     hub->zombie = g;
     __atomic_store_n(&hub->current, next, __ATOMIC_RELEASE);
     next->state = GREEN__RUNNING;
