@@ -90,6 +90,22 @@ START_TEST(stack_size_bounds)
 }
 END_TEST
 
+/* qemu-user (7.2) answers madvise(MADV_GUARD_INSTALL) with success but
+   installs nothing (advice is a hint to it), so the default guards do
+   not fault there (GREEN_TEST_QEMU, test_qemu()).  A test of the default
+   guards is then skipped (its mprotect twin runs); a test of something
+   else that needs a fault takes the mprotect guards (guards_that_fault). */
+static int qemu_fakes_madvise_guards(void)
+{
+    return test_qemu();
+}
+
+static void guards_that_fault(void)
+{
+    if (qemu_fakes_madvise_guards())
+        setenv("GREEN_STACK_GUARD", "mprotect", 1);
+}
+
 /* Run body() in a child with stderr captured; returns the wait status
    and fills out with what the child wrote to stderr. */
 static int run_child(void (*body)(void), char *out, size_t outlen)
@@ -133,12 +149,8 @@ static void overflow_body(void)
 START_TEST(overflow_is_reported_once_and_dies_by_sigsegv)
 {
     /* STK-1 */
-    /* qemu-user (7.2) answers madvise(MADV_GUARD_INSTALL) with success
-       but installs nothing (advice is a hint to it), so the default
-       guards do not fault there; the mprotect twin below runs
-       (overflow_is_reported_with_mprotect_guards_too). */
-    if (test_qemu())
-        return;
+    if (qemu_fakes_madvise_guards())
+        return; /* overflow_is_reported_with_mprotect_guards_too runs */
     char out[4096];
     int status = run_child(overflow_body, out, sizeof out);
     ck_assert_msg(test_died_of_segv(status), "status %#x, stderr: %s", status,
@@ -178,11 +190,7 @@ static void overflow_with_user_handler(void)
 START_TEST(overflow_chains_to_the_previous_handler)
 {
     /* STK-2 */
-    /* qemu-user (7.2) fakes madvise(MADV_GUARD_INSTALL) (success, no
-       guard): there, use the mprotect guards (what is tested here is
-       not the kind of guard). */
-    if (test_qemu())
-        setenv("GREEN_STACK_GUARD", "mprotect", 1);
+    guards_that_fault();
     char out[4096];
     int status = run_child(overflow_with_user_handler, out, sizeof out);
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == SIGSEGV,
@@ -230,11 +238,7 @@ static void env_32k_body(void)
 START_TEST(green_stack_size_sets_the_default)
 {
     /* 100 KiB of frames overflow the 32 KiB default it asks for. */
-    /* qemu-user (7.2) fakes madvise(MADV_GUARD_INSTALL) (success, no
-       guard): there, use the mprotect guards (what is tested here is
-       not the kind of guard). */
-    if (test_qemu())
-        setenv("GREEN_STACK_GUARD", "mprotect", 1);
+    guards_that_fault();
     char out[4096];
     int status = run_child(env_32k_body, out, sizeof out);
     ck_assert_msg(test_died_of_segv(status), "status %#x", status);
@@ -328,6 +332,46 @@ START_TEST(idle_greenlets_cost_little_resident_memory)
     ck_assert_int_eq(green_killall(g, N, -1), 0);
     for (int i = 0; i < N; i++)
         green_release(g[i]);
+}
+END_TEST
+
+static void *return_arg(void *arg)
+{
+    return arg;
+}
+
+START_TEST(a_referenced_greenlet_outlives_shutdown)
+{
+    /* The control block lives at the top of the greenlet's stack, which
+       goes with the last reference: a greenlet still referenced at
+       green_shutdown (done, or discarded before it ran) stays readable.
+       Released later under the thread's next hub (calloc may put it at
+       the old one's address, which then takes the stack as its spare),
+       the stack is given back all the same, and reused safely. */
+    green_t *done = green_spawn(return_arg, &done);
+    ck_assert_int_eq(green_join(done, -1), 0);
+    green_t *never = green_new(return_arg, NULL, NULL);
+    ck_assert_int_eq(green_start(never), 0);
+    uint64_t id = green_id(done);
+    green_shutdown();
+    ck_assert(green_done(done));
+    ck_assert_ptr_eq(green_value(done), &done);
+    ck_assert_int_eq(green_error(done), 0);
+    ck_assert_uint_eq(green_id(done), id);
+    ck_assert(green_done(never));
+    ck_assert_int_eq(green_error(never), ECANCELED);
+
+    green_t *g = green_spawn(return_arg, NULL); /* the next hub */
+    ck_assert_int_eq(green_join(g, -1), 0);
+    ck_assert_uint_gt(green_id(g), id);
+    green_release(done);
+    green_release(never);
+    green_t *h = green_spawn(return_arg, &h);
+    ck_assert_int_eq(green_join(h, -1), 0);
+    ck_assert_ptr_eq(green_value(h), &h);
+    green_release(g);
+    green_release(h);
+    green_shutdown();
 }
 END_TEST
 
@@ -518,12 +562,8 @@ static void overflow_in_batch_body(void)
 
 START_TEST(guards_of_batched_and_reused_stacks_fault)
 {
-    /* qemu-user (7.2) answers madvise(MADV_GUARD_INSTALL) with success
-       but installs nothing (advice is a hint to it), so the default
-       guards do not fault there; the mprotect twin below
-       (guards_of_batched_stacks_fault_with_mprotect_too) runs. */
-    if (test_qemu())
-        return;
+    if (qemu_fakes_madvise_guards())
+        return; /* guards_of_batched_stacks_fault_with_mprotect_too runs */
     char out[4096];
     int status = run_child(overflow_in_batch_body, out, sizeof out);
     ck_assert_msg(test_died_of_segv(status), "status %#x, stderr: %s", status,
@@ -563,6 +603,7 @@ static Suite *stack_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, many_stacks_need_few_mappings);
     tcase_add_test(tc, a_freed_batch_is_unmapped);
+    tcase_add_test(tc, a_referenced_greenlet_outlives_shutdown);
     suite_add_tcase(s, tc);
 
     /* Deliberate faults: Valgrind reports them itself (make

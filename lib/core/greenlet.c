@@ -105,10 +105,11 @@ static int stack_take(struct green__hub *hub, size_t size,
 
 /* Hand back the stack of g's block, last (from a copy: g lives on it).
    It becomes the hub's spare when released on the hub's own thread (a
-   spawn+join+release loop then never touches the cache); the hub may be
+   spawn+join+release loop then never touches the cache).  The hub may be
    gone only after shutdown, which drained the cache: the stack is then
-   unmapped at once (green__stack_put knows its slab lost its pool, even
-   when a new hub took the old one's address and its spare slot). */
+   unmapped at once (green__stack_put knows its slab lost its pool), or,
+   if a new hub took the old one's address, it becomes that hub's spare
+   and is unmapped the same way when that hub puts it back. */
 static void stack_give(struct green *g)
 {
     struct green__stack s = g->stack;
@@ -173,7 +174,9 @@ static struct green__hub *startable(green_t *g)
     return hub;
 }
 
-/* The scheduler holds a reference from start until the stack is gone. */
+/* The scheduler holds a reference from start until the greenlet is done
+   and off its stack (green__after_switch); the stack itself goes with
+   the last reference. */
 static void mark_scheduled(struct green__hub *hub, green_t *g)
 {
     g->scheduled = 1;

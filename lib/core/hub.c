@@ -32,7 +32,6 @@
 
 __thread struct green__hub *green__tls_hub
     __attribute__((tls_model("initial-exec")));
-#define tls_hub green__tls_hub
 
 static pthread_key_t hub_key;
 static pthread_once_t hub_key_once = PTHREAD_ONCE_INIT;
@@ -57,13 +56,13 @@ static void hub_key_destroy(void *p)
     /* A thread exits without green_shutdown: free its hub, unless it is
        exiting from inside a greenlet (its stack would be freed under it). */
     struct green__hub *hub = p;
-    if (hub && tls_hub == hub && hub->current == &hub->main)
+    if (hub && green__tls_hub == hub && hub->current == &hub->main)
         hub_free(hub);
 }
 
 static void main_atexit(void)
 {
-    struct green__hub *hub = tls_hub;
+    struct green__hub *hub = green__tls_hub;
     if (hub && hub->current == &hub->main && !hub->embedded) {
         hub->exiting = 1;
         hub_free(hub);
@@ -179,7 +178,7 @@ static struct green__hub *hub_create(struct ev_loop *loop)
         ev_check_start(loop, &hub->check);
         ev_unref(loop);
     }
-    tls_hub = hub;
+    green__tls_hub = hub;
     pthread_setspecific(hub_key, hub);
     run_create_hooks(hub);
     return hub;
@@ -232,7 +231,7 @@ static void discard_greenlet(struct green__hub *hub, struct green *g)
 
 static void hub_free(struct green__hub *hub)
 {
-    green__assert(hub == tls_hub);
+    green__assert(hub == green__tls_hub);
     green__after_switch(hub); /* the last zombie */
     struct green__list *it;
     while ((it = green__list_pop(&hub->linkq)) != NULL) {
@@ -275,7 +274,7 @@ static void hub_free(struct green__hub *hub)
         ev_loop_destroy(hub->loop);
     if (hub->segv_ready)
         green__segv_thread_term();
-    tls_hub = NULL;
+    green__tls_hub = NULL;
     green__locals_hub_gone();
     pthread_setspecific(hub_key, NULL);
     free(hub);
@@ -283,7 +282,7 @@ static void hub_free(struct green__hub *hub)
 
 void green_shutdown(void)
 {
-    struct green__hub *hub = tls_hub;
+    struct green__hub *hub = green__tls_hub;
     if (!hub)
         return;
     /* Only from outside every greenlet: the thread's own stack. */
@@ -376,7 +375,8 @@ _Noreturn void green__exit_current(struct green__hub *hub)
         next = runq_next(hub);
     if (!next)
         next = &hub->hubg;
-    /* Our stack is released by whoever runs next (after_switch). */
+    /* Whoever runs next drops the scheduler's reference (after_switch):
+       we are off our stack then; it goes with the last reference. */
     hub->zombie = g;
     __atomic_store_n(&hub->current, next, __ATOMIC_RELEASE);
     next->state = GREEN__RUNNING;
@@ -434,7 +434,7 @@ static int hub_has_work(struct green__hub *hub)
 /* The standalone hub greenlet. */
 static void hub_main(void)
 {
-    struct green__hub *hub = tls_hub;
+    struct green__hub *hub = green__tls_hub;
     green__ctx_entered(&hub->hubg.ctx);
     for (;;) {
         dispatch(hub);
@@ -1011,7 +1011,7 @@ static int scoped_timeout_due(struct green__hub *hub, struct green *g)
 int green_yield(void)
 {
     int err = green__can_block(-1);
-    struct green__hub *hub = tls_hub;
+    struct green__hub *hub = green__tls_hub;
     if (!err && scoped_timeout_due(hub, hub->current))
         err = ETIMEDOUT;
     if (err)
@@ -1032,7 +1032,7 @@ int green_sleep(double seconds)
     int err = green__wait_begin(&w, seconds, "sleeping", 0);
     if (!err)
         err = green__wait_park(&w);
-    if (err == ETIMEDOUT && !tls_hub->current->timeouts_expired)
+    if (err == ETIMEDOUT && !green__tls_hub->current->timeouts_expired)
         return 0; /* our own deadline: the sleep is over */
     return green__fail(err);
 }
@@ -1056,7 +1056,7 @@ int green_run(void)
 
 int green_hub_stats(green_hub_stats_t *st)
 {
-    struct green__hub *hub = tls_hub;
+    struct green__hub *hub = green__tls_hub;
     if (!st)
         return green__fail(EINVAL);
     if (!hub)
@@ -1138,7 +1138,7 @@ int green_hub_attach(struct ev_loop *loop)
 {
     if (!loop)
         return green__fail(EINVAL);
-    struct green__hub *hub = tls_hub;
+    struct green__hub *hub = green__tls_hub;
     if (hub) {
         if (hub->loop == loop && hub->embedded)
             return 0;

@@ -28,7 +28,8 @@ enum green__state {
     GREEN__RUNNABLE, /* in the hub's run queue */
     GREEN__RUNNING,  /* the current greenlet */
     GREEN__WAITING,  /* parked in green__park */
-    GREEN__DONE      /* finished; stack released or about to be */
+    GREEN__DONE      /* finished; its stack (the block on top) goes
+                        with the last reference */
 };
 
 struct green__link; /* a green_link callback, greenlet.c */
@@ -128,8 +129,9 @@ struct green__hub {
     struct green__list runq;    /* RUNNABLE greenlets, FIFO */
     struct green__list live;    /* every greenlet not DONE */
     struct green__list linkq;   /* DONE greenlets with links to run */
-    struct green *zombie;       /* finished greenlet whose stack is
-                                   released after the next switch */
+    struct green *zombie;       /* finished greenlet whose scheduler
+                                   reference is dropped after the next
+                                   switch (off its stack by then) */
     int budget;                 /* switches to greenlets made runnable
                                    during this round left before polling */
     uint64_t run_seq;           /* next green.run_seq */
