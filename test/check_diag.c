@@ -184,10 +184,21 @@ START_TEST(stop_does_not_hang)
 END_TEST
 
 /* The greenlet that blocks stops the monitor itself: the episode ends
-   there, and is reported. */
+   there, and is reported.  It spins at least 0.2 s and until the
+   monitor reported the episode as ongoing (at most 5 s: on a loaded
+   machine the monitor thread may get the CPU late). */
 static void *spin_then_stop(void *arg)
 {
-    busy(arg);
+    struct seen *seen = arg;
+    double t0 = test_now();
+    for (;;) {
+        pthread_mutex_lock(&seen->mu);
+        int reported = seen->ongoing;
+        pthread_mutex_unlock(&seen->mu);
+        double t = test_now() - t0;
+        if ((reported && t >= 0.2) || t >= 5)
+            break;
+    }
     green_monitor_stop();
     return NULL;
 }
@@ -197,8 +208,7 @@ START_TEST(stop_inside_an_episode_reports_its_end)
     struct seen seen = {.mu = PTHREAD_MUTEX_INITIALIZER};
     green_monitor_set_callback(on_report, &seen);
     ck_assert_int_eq(green_monitor_start(0.05), 0);
-    double s = 0.2;
-    green_t *g = green_spawn(spin_then_stop, &s);
+    green_t *g = green_spawn(spin_then_stop, &seen);
     ck_assert_int_eq(green_join(g, -1), 0);
     green_monitor_set_callback(NULL, NULL);
     ck_assert_int_eq(seen.ongoing, 1);
