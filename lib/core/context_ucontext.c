@@ -47,6 +47,19 @@ void green__ctx_make(struct green__ctx *ctx, void *lo, size_t size,
     green__san_make(ctx, lo, size);
 }
 
+void green__ctx_prefetch(const struct green__ctx *ctx)
+{
+#if defined(__x86_64__) && defined(__GLIBC__)
+    /* The frames just above the saved stack pointer; the registers
+       themselves are in ctx, in the control block. */
+    const char *sp = (const char *)ctx->uc.uc_mcontext.gregs[REG_RSP];
+    for (int i = 0; i < 4; i++)
+        green__prefetch(sp + 64 * i);
+#else
+    (void)ctx;
+#endif
+}
+
 void green__ctx_switch(struct green__ctx *from, struct green__ctx *to)
 {
     green__san_before_switch(from, to);

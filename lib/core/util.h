@@ -14,6 +14,13 @@
 #define green__container_of(ptr, type, member) \
     ((type *)((char *)(ptr) - offsetof(type, member)))
 
+/* Start loading the cache line at p (and its TLB entry) for a write
+   that comes soon.  Loops that visit many greenlets, each on its own
+   stack page, use it: a million parked greenlets miss both the cache
+   and the TLB on every visit, and a prefetch a few greenlets ahead
+   overlaps those misses instead of paying them one after another. */
+#define green__prefetch(p) __builtin_prefetch((p), 1, 3)
+
 #define GREEN_CT_ASSERT(cond) _Static_assert(cond, #cond)
 
 /* Internal invariant violations only, never a caller's mistake: those get
