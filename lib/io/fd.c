@@ -33,7 +33,7 @@ static atomic_long fd_limit;
    Above it, the limit is read again (it may have been raised), and an
    fd that is open anyway (the limit was lowered after it was opened) is
    still valid. */
-static int fd_possible(int fd)
+int green__fd_possible(int fd)
 {
     if (fd < 0)
         return 0;
@@ -68,7 +68,7 @@ static struct green__fdinfo *fd_get(int fd)
     struct green__fdinfo *e = green__fd_peek(fd);
     if (GREEN_LIKELY(e != NULL))
         return e;
-    if (!fd_possible(fd)) {
+    if (!green__fd_possible(fd)) {
         errno = EBADF;
         return NULL;
     }

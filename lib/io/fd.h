@@ -60,6 +60,11 @@ enum green__fd_policy {
 /* fd's entry if it has one (no allocation, no syscall), else NULL. */
 struct green__fdinfo *green__fd_peek(int fd);
 
+/* 1 if the process can have fd: below the soft RLIMIT_NOFILE (cached;
+   no syscall below it), or open anyway.  Says nothing of whether fd is
+   open now. */
+int green__fd_possible(int fd);
+
 /* fd's entry, looked at first if needed under the given policy: set
    O_NONBLOCK (remembering whether the caller had it) and learn the
    kind.  Returns 0 with *ep the entry (MANAGED), or with *ep NULL when

@@ -351,17 +351,18 @@ int green__io_clause(struct green__wait *w, struct green__io_clause *ic,
     if (fd < 0)
         return EBADF;
     struct green__fd *e = entry_peek(hub, fd);
-    struct io_dir *d = e ? &e->dir[dir] : NULL;
-    /* Only a start can lead to epoll_ctl; an active watcher is reused
-       as it is.  Checking before entry_get also keeps numbers the
-       process cannot have from growing the table. */
-    if (!d || !ev_is_active(&d->io)) {
-        if (!fd_watchable(hub->loop, fd))
+    /* Whether fd is open, and not an epoll fd, is checked once, where
+       it matters: in io_prepare, just before libev's epoll_ctl (a wait
+       on a closed fd gets EBADF from there, in the same loop
+       iteration).  Here, a number the process cannot have is refused
+       before it grows the table. */
+    if (!e) {
+        if (!green__fd_possible(fd))
             return EBADF;
-        if (!e && !(e = entry_get(hub, fd)))
+        if (!(e = entry_get(hub, fd)))
             return errno;
-        d = &e->dir[dir];
     }
+    struct io_dir *d = &e->dir[dir];
     if (GREEN_UNLIKELY(e->fresh)) {
         /* A new fd (or number reuse): the only place that calls
            ev_io_set, so libev re-registers the fd only then. */
