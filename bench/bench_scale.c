@@ -168,10 +168,22 @@ int main(int argc, char **argv)
     green_yield(); /* every one runs on its fresh stack and parks */
     double t2 = now();
     long rss1 = statm(1), maps1 = maps();
-    if (green_killall(g, n, -1) != 0) {
+    /* green_killall(g, n, -1) in its three steps, timed apart: cancel
+       every one, let each run to its end (one yield: all are queued
+       ahead of main), join them; then the releases. */
+    double k0 = now();
+    if (green_killall(g, n, 0) != 0) {
         perror("green_killall");
         return 1;
     }
+    double k1 = now();
+    green_yield();
+    double k2 = now();
+    if (green_joinall(g, n, -1) != 0) {
+        perror("green_joinall");
+        return 1;
+    }
+    double k3 = now();
     for (size_t i = 0; i < n; i++)
         green_release(g[i]);
     double t3 = now();
@@ -188,11 +200,15 @@ int main(int argc, char **argv)
 
     double spawn = (t1 - t0) * 1e9 / (double)n;
     double spawn_run = (t2 - t0) * 1e9 / (double)n;
-    double kill = (t3 - t2) * 1e9 / (double)n;
+    double kill = (t3 - k0) * 1e9 / (double)n;
     printf("scale_greenlets %zu count\n", n);
     printf("scale_spawn %.0f ns\n", spawn);
     printf("scale_spawn_until_parked %.0f ns\n", spawn_run);
     printf("scale_kill_join_release %.0f ns\n", kill);
+    printf("scale_teardown_cancel %.0f ns\n", (k1 - k0) * 1e9 / (double)n);
+    printf("scale_teardown_run_to_end %.0f ns\n", (k2 - k1) * 1e9 / (double)n);
+    printf("scale_teardown_join %.0f ns\n", (k3 - k2) * 1e9 / (double)n);
+    printf("scale_teardown_release %.0f ns\n", (t3 - k3) * 1e9 / (double)n);
     printf("scale_rss_per_greenlet %.0f bytes\n",
            (double)(rss1 - rss0) / (double)n);
     printf("scale_mappings_alive %ld count\n", maps1);
