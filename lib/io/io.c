@@ -106,9 +106,10 @@ static int fd_watchable(struct ev_loop *loop, int fd);
 /* Runs before libev applies fd changes (fd_reify) and polls.
    First the start queue: a watcher started since the last poll makes
    libev call epoll_ctl(ADD) now, and libev aborts if that says EBADF or
-   EINVAL.  The fd was open when its clause was added, but a plain
-   close(2) by another greenlet may have come since: those waiters get
-   EBADF here instead (issue 11, item 7).  Then the stop queue: stop the
+   EINVAL.  This is the one check that the fd is open and no epoll fd
+   (the clause does not look): a wait on a closed fd, or on one that a
+   plain close(2) by another greenlet closed since, gets EBADF here
+   (issue 11, items 6 and 7).  Then the stop queue: stop the
    watchers nobody waits on any more; a greenlet that left and came
    back to the same fd in between costs nothing. */
 static void io_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
