@@ -996,6 +996,16 @@ static void *wait_read_2s(void *arg)
     return NULL;
 }
 
+static void *wait_write_2s(void *arg)
+{
+    struct reader *r = arg;
+    errno = 0;
+    r->rc = green_wait_write(r->fd, 2.0);
+    r->err = errno;
+    r->woke = test_now();
+    return NULL;
+}
+
 static void *plain_close(void *arg)
 {
     close(*(int *)arg); /* behind libgreen's back */
@@ -1026,6 +1036,37 @@ START_TEST(plain_close_before_the_poll_wakes_the_waiter_with_EBADF)
         ck_assert(r.woke - t0 < test_prompt());
         close(sv[1]);
     }
+    alarm(0);
+}
+END_TEST
+
+/* The same with both directions of the fd started in that round: the
+   prepare hook looks at the fd once for both, and both get EBADF (libev
+   would abort on either). */
+START_TEST(plain_close_before_the_poll_fails_both_directions)
+{
+    alarm(10);
+    int sv[2];
+    test_socketpair(sv);
+    struct reader r = {sv[0], -2, 0, {0}, 0};
+    struct reader wr = {sv[0], -2, 0, {0}, 0};
+    double t0 = test_now();
+    green_t *a = green_spawn(wait_read_2s, &r);
+    green_t *b = green_spawn(wait_write_2s, &wr);
+    green_t *c = green_spawn(plain_close, &sv[0]);
+    ck_assert_int_eq(green_join(a, 1.5), 0);
+    ck_assert_int_eq(green_join(b, 1.5), 0);
+    ck_assert_int_eq(green_join(c, -1), 0);
+    green_release(a);
+    green_release(b);
+    green_release(c);
+    ck_assert_int_eq(r.rc, -1);
+    ck_assert_int_eq(r.err, EBADF);
+    ck_assert_int_eq(wr.rc, -1);
+    ck_assert_int_eq(wr.err, EBADF);
+    ck_assert(r.woke - t0 < test_prompt());
+    ck_assert(wr.woke - t0 < test_prompt());
+    close(sv[1]);
     alarm(0);
 }
 END_TEST
@@ -1288,6 +1329,7 @@ static Suite *io_suite(void)
     tcase_add_test(tc, waiting_on_the_hubs_epoll_fd_is_EBADF);
     tcase_add_test(tc, waiting_on_an_embedded_loops_epoll_fd_is_EBADF);
     tcase_add_test(tc, plain_close_before_the_poll_wakes_the_waiter_with_EBADF);
+    tcase_add_test(tc, plain_close_before_the_poll_fails_both_directions);
     tcase_add_test(tc, timeout_zero_on_fds_from_a_callback);
     tcase_add_test(tc, socket_timeouts_bound_green_calls_with_EAGAIN);
     tcase_add_test(tc, sendfile_sends_everything_cooperatively);

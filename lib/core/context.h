@@ -46,9 +46,9 @@ _Noreturn void green__ctx_switch_final(struct green__ctx *from,
 /* First thing a new context does on entry (completes the ASan switch). */
 void green__ctx_entered(struct green__ctx *self);
 
-/* Start loading what resuming ctx reads first (its saved registers and
-   the frames just above them), for a switch that comes soon.  Only a
-   hint: nothing, where the saved state lives in the control block. */
+/* Start loading what resuming ctx reads first from its stack (the saved
+   registers, asm, and the frames just above the saved stack pointer),
+   for a switch that comes soon.  Only a hint; no fault. */
 void green__ctx_prefetch(const struct green__ctx *ctx);
 
 /* Release per-context sanitizer state (TSan fiber) of a dead context. */

@@ -375,8 +375,14 @@ void green_fail(int err)
 /*  Join and kill                                                             */
 /******************************************************************************/
 
-/* How many greenlets ahead the loops over an array of them prefetch. */
-#define PREFETCH_AHEAD 8
+/* Loops over an array of greenlets start loading the block 8 entries
+   ahead of entry i (see green__prefetch). */
+static inline void prefetch_ahead(green_t *const *gs, size_t n, size_t i)
+{
+    enum { AHEAD = 8 };
+    if (i + AHEAD < n && gs[i + AHEAD])
+        green__prefetch(gs[i + AHEAD]);
+}
 
 /* Checks shared by join and kill: 0 or an errno. */
 static int check_target(struct green__hub **hubp, green_t *g, double t)
@@ -414,8 +420,7 @@ int green_joinall(green_t *const *gs, size_t n, double timeout)
         return green__fail(EINVAL);
     double deadline = timeout < 0 ? GREEN__FOREVER : green__now() + timeout;
     for (size_t i = 0; i < n; i++) {
-        if (i + PREFETCH_AHEAD < n && gs[i + PREFETCH_AHEAD])
-            green__prefetch(gs[i + PREFETCH_AHEAD]);
+        prefetch_ahead(gs, n, i);
         if (!gs[i] || gs[i]->state == GREEN__DONE)
             continue;
         double left = -1;
@@ -545,8 +550,7 @@ int green_killall(green_t *const *gs, size_t n, double timeout)
     if (!hub)
         return -1;
     for (size_t i = 0; i < n; i++) {
-        if (i + PREFETCH_AHEAD < n && gs[i + PREFETCH_AHEAD])
-            green__prefetch(gs[i + PREFETCH_AHEAD]);
+        prefetch_ahead(gs, n, i);
         if (!gs[i])
             continue;
         if (gs[i]->hub != hub)

@@ -119,7 +119,14 @@ static void io_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
     struct green__list *n;
     while ((n = green__list_pop(&st->startq)) != NULL) {
         struct io_dir *d = green__container_of(n, struct io_dir, start);
-        if (ev_is_active(&d->io) && !fd_watchable(loop, d->e->fd)) {
+        /* One look per fd: its other direction, if queued too, is
+           covered by this one (both are reset on EBADF). */
+        struct io_dir *other = &d->e->dir[d == &d->e->dir[0]];
+        int both = green__list_linked(&other->start);
+        green__list_remove(&other->start);
+        int started = ev_is_active(&d->io) ||
+                      (both && ev_is_active(&other->io));
+        if (started && !fd_watchable(loop, d->e->fd)) {
             entry_reset(green__hub_peek(), d->e, EBADF);
             /* The hub already decided to poll; an active idle watcher
                makes that poll return at once. */
