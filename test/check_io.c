@@ -986,24 +986,24 @@ START_TEST(waiting_on_an_embedded_loops_epoll_fd_is_EBADF)
 }
 END_TEST
 
-static void *wait_read_2s(void *arg)
+/* One wait of up to 2 s on r->fd: its result, errno and end time. */
+static void *wait_fd_2s(struct reader *r, int (*wait)(int, double))
 {
-    struct reader *r = arg;
     errno = 0;
-    r->rc = green_wait_read(r->fd, 2.0);
+    r->rc = wait(r->fd, 2.0);
     r->err = errno;
     r->woke = test_now();
     return NULL;
 }
 
+static void *wait_read_2s(void *arg)
+{
+    return wait_fd_2s(arg, green_wait_read);
+}
+
 static void *wait_write_2s(void *arg)
 {
-    struct reader *r = arg;
-    errno = 0;
-    r->rc = green_wait_write(r->fd, 2.0);
-    r->err = errno;
-    r->woke = test_now();
-    return NULL;
+    return wait_fd_2s(arg, green_wait_write);
 }
 
 static void *plain_close(void *arg)
